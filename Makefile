@@ -1,0 +1,44 @@
+# Backstride: `make run` serves the API on SQLite with a demo clinic; `make test` runs the whole suite.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install run test lint typecheck pytest openapi clean
+
+install: $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Installs exactly what uv.lock pins (dev tools included).
+$(VENV)/.installed: pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: install
+	$(BIN)/backstride migrate
+	$(BIN)/backstride demo
+	$(BIN)/backstride serve --host 127.0.0.1 --port 8000
+
+test: install lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest
+
+# Regenerate the committed OpenAPI document after an API change.
+openapi: install
+	$(BIN)/backstride openapi > openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache backstride.db*

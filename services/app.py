@@ -1,0 +1,48 @@
+"""The ASGI application: routers, error handlers and middleware wired together."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.core import migrations
+from services.core.config import Settings, get_settings
+from services.core.db import Database
+from services.core.errors import install_handlers
+from services.core.middleware import BodyLimit
+from services.core.router import router as health_router
+from services.intake.router import router as intake_router
+from services.triage.router import router as triage_router
+
+DESCRIPTION = """
+Clinician intake and referral service for runners with low back pain.
+
+Authenticate with `Authorization: Bearer <key>`: a clinic's secret key (`sk_...`)
+for server-to-server use, or its publishable key (`pk_...`) from an embedded form
+(intake submission and triage dry runs only). Errors are RFC 9457
+`application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the app. Tests pass their own `database`; otherwise one is made from settings."""
+    settings = settings or get_settings()
+    owns_database = database is None
+    db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await db.dispose()
+
+    app = FastAPI(title="Backstride", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.migration_head = migrations.head_revision()
+    install_handlers(app)
+    app.include_router(health_router)
+    app.include_router(intake_router)
+    app.include_router(triage_router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,59 @@
+"""Settings, read from the environment once and validated at start."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - the value refused outside development
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="BACKSTRIDE_ENV"
+    )
+    database_url: str = "sqlite+aiosqlite:///./backstride.db"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Pool size per process; SQLite ignores it.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept plain `postgresql://` / `sqlite://` URLs and pick the async driver."""
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError("DATABASE_URL must look like postgresql+asyncpg://... or sqlite+aiosqlite:///...")
+        base = scheme.split("+", 1)[0]
+        if base not in _DRIVERS:
+            raise ValueError("DATABASE_URL must be a PostgreSQL or SQLite URL")
+        return f"{_DRIVERS[base]}://{rest}"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        secret = self.secret_key.get_secret_value()
+        if self.environment != "development" and (secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters outside development"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

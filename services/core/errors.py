@@ -1,0 +1,161 @@
+"""Service errors and their one rendering: RFC 9457 problem+json.
+
+Business code raises a `ServiceError` subclass; the class carries its status,
+so routers never pick status codes and every error path renders the same way.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("backstride.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ServiceError(Exception):
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+
+
+class NotFound(ServiceError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Unauthorized(ServiceError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ServiceError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class Conflict(ServiceError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Unprocessable(ServiceError):
+    status, title, slug = 422, "Unprocessable content", "unprocessable"
+
+
+class ServiceUnavailable(ServiceError):
+    status, title, slug = 503, "Service unavailable", "unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}" if slug else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry that documents problem answers in OpenAPI."""
+    return {
+        s: {"model": Problem, "description": HTTPStatus(s).phrase, "content": {PROBLEM_JSON: {}}}
+        for s in statuses
+    }
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # `input` and `ctx` are dropped on purpose: they echo clinical values back and into logs.
+    return [
+        {"loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return problem_response(
+            request, exc.status, exc.detail, title=exc.title, slug=exc.slug, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            request,
+            422,
+            "The request is not valid; see errors.",
+            title="Validation failed",
+            slug="validation",
+            errors=_validation_errors(exc),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(request, exc.status_code, detail, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem_response(
+            request, 503, "The database is unavailable; retry shortly.", slug="unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _db_down(request, exc)  # type: ignore[arg-type]
+        log.error("database error: %s", type(exc.orig).__name__)
+        return problem_response(request, 500, "Internal error.", slug="internal")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only the type: messages can carry request data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return problem_response(request, 500, "Internal error.", slug="internal")

@@ -1,0 +1,57 @@
+"""Queries for clinics and keys. Never commits: the unit of work does."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.models import ApiKey, Clinic
+
+
+class ClinicRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_clinic(self, clinic: Clinic) -> Clinic:
+        self.session.add(clinic)
+        await self.session.flush()
+        return clinic
+
+    async def slug_taken(self, slug: str) -> bool:
+        result = await self.session.execute(select(Clinic.id).where(Clinic.slug == slug))
+        return result.first() is not None
+
+    async def get_by_slug(self, slug: str) -> Clinic | None:
+        result = await self.session.execute(select(Clinic).where(Clinic.slug == slug))
+        return result.scalar_one_or_none()
+
+    async def add_key(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def find_active_key(self, key_hash: str) -> tuple[ApiKey, Clinic] | None:
+        """The key and its clinic in one round trip (this runs on every request)."""
+        result = await self.session.execute(
+            select(ApiKey, Clinic)
+            .join(Clinic, Clinic.id == ApiKey.clinic_id)
+            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        )
+        row = result.first()
+        return (row[0], row[1]) if row else None
+
+    async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.clinic_id == clinic_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_all_keys(self, clinic_id: uuid.UUID, at: datetime) -> None:
+        await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.clinic_id == clinic_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(revoked_at=at)
+        )

@@ -1,0 +1,30 @@
+"""Tenancy lives in the repository layer, so no query can forget it.
+
+Every repository of clinical data derives from `ClinicScopedRepository`: it is
+built for one clinic and every statement it runs goes through `scoped()`.
+A row of another clinic is simply not found (404), never forbidden (403).
+"""
+
+import uuid
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+ModelT = TypeVar("ModelT")
+
+
+class ClinicScopedRepository(Generic[ModelT]):
+    model: ClassVar[Any]
+
+    def __init__(self, session: AsyncSession, clinic_id: uuid.UUID) -> None:
+        self.session = session
+        self.clinic_id = clinic_id
+
+    def scoped(self, statement: Select[Any]) -> Select[Any]:
+        return statement.where(self.model.clinic_id == self.clinic_id)
+
+    async def get(self, row_id: uuid.UUID) -> ModelT | None:
+        result = await self.session.execute(self.scoped(select(self.model).where(self.model.id == row_id)))
+        row: ModelT | None = result.scalar_one_or_none()
+        return row

@@ -1,0 +1,25 @@
+"""Intakes: a runner's answers, stored as accepted."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from services.core.db import JSONType, UTCDateTime, utcnow
+
+
+class Intake(SQLModel, table=True):
+    __tablename__ = "intakes"
+    __table_args__ = (UniqueConstraint("clinic_id", "idempotency_key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # No index of its own: the unique (clinic_id, idempotency_key) index leads with it.
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    # SHA-256 of the canonical body, to tell a retry from a reused key.
+    request_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    # The validated body (patient, consent, answers, notes).
+    answers: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))

@@ -1,0 +1,62 @@
+"""Intake endpoints: parse, call the service, respond."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Response
+
+from services.core.auth import Session, require
+from services.core.errors import responses
+from services.core.service import Principal
+from services.intake import service
+from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord
+
+router = APIRouter(prefix="/v1/intakes", tags=["intakes"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Printable ASCII, at most 200 characters. A retry with the same key and body "
+        "returns the original response and creates nothing; the same key with another body is a 422.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=IntakeCreated,
+    responses=responses(400, 401, 403, 409, 413, 422, 503),
+)
+async def create_intake(
+    body: IntakeIn,
+    response: Response,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("intake:write"))],
+    idempotency_key: IdempotencyKey = None,
+) -> IntakeCreated:
+    """Submit a runner's intake.
+
+    Triage runs at once and a referral (status `new`) is opened in the same
+    transaction. Works with the clinic's secret key or, from an embedded form,
+    its publishable key (the request's `Origin` must then be one of the
+    clinic's allowed origins). A replayed response carries `Idempotent-Replayed: true`.
+    """
+    created, replayed = await service.submit(session, principal.clinic_id, body, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return created
+
+
+@router.get("/{intake_id}", response_model=IntakeRecord, responses=responses(401, 403, 404, 503))
+async def get_intake(
+    intake_id: uuid.UUID,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("intake:read"))],
+) -> IntakeRecord:
+    """The stored intake, as accepted, with its referral's status and triage result."""
+    return await service.get(session, principal.clinic_id, intake_id)

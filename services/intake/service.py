@@ -1,0 +1,98 @@
+"""Intake rules: accept a body once, triage it, open its referral, in one transaction."""
+
+import hashlib
+import json
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.db import utcnow
+from services.core.errors import Conflict, NotFound, Unprocessable
+from services.intake.models import Intake
+from services.intake.repository import IntakeRepository
+from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary
+from services.referrals import service as referrals
+from services.referrals.models import Referral
+from services.triage import service as triage
+from services.triage.schemas import TriageResult
+
+
+class IdempotencyKeyReused(Unprocessable):
+    title, slug = "Idempotency key reused", "idempotency-key-reused"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    title, slug = "Idempotency key in flight", "idempotency-key-in-flight"
+
+
+class IntakeNotFound(NotFound):
+    title, slug = "Intake not found", "intake-not-found"
+
+
+def _fingerprint(body: IntakeIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _summary(referral: Referral) -> ReferralSummary:
+    return ReferralSummary(
+        id=referral.id,
+        status=referral.status,
+        urgency=referral.urgency,  # type: ignore[arg-type]
+        due_at=referral.due_at,
+        triage=TriageResult.model_validate(referral.triage),
+    )
+
+
+async def submit(
+    session: AsyncSession, clinic_id: uuid.UUID, body: IntakeIn, idempotency_key: str | None
+) -> tuple[IntakeCreated, bool]:
+    """Store the intake and its referral; returns (result, replayed).
+
+    A retry with the same Idempotency-Key and body returns the original result
+    and writes nothing; the same key with another body is refused.
+    """
+    repo = IntakeRepository(session, clinic_id)
+    request_hash = _fingerprint(body) if idempotency_key else None
+    result = triage.evaluate(body)
+    now = utcnow()
+    intake_id = uuid.uuid4()
+    inserted = await repo.insert_once(
+        {
+            "id": intake_id,
+            "created_at": now,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "answers": body.model_dump(mode="json"),
+        }
+    )
+    if not inserted:
+        assert idempotency_key is not None  # rows without a key never conflict
+        found = await repo.by_idempotency_key(idempotency_key)
+        if found is None:  # the other request rolled back between our insert and this read
+            raise IdempotencyKeyInFlight("a request with this Idempotency-Key did not finish; retry")
+        intake, referral = found
+        if intake.request_hash != request_hash:
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
+        return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
+
+    stored = await referrals.open_referral(session, clinic_id, intake_id, result, now)
+    summary = ReferralSummary(
+        id=stored["id"], status="new", urgency=result.urgency, due_at=stored["due_at"], triage=result  # type: ignore[arg-type]
+    )
+    return IntakeCreated(id=intake_id, created_at=now, referral=summary), False
+
+
+async def get(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> IntakeRecord:
+    found = await IntakeRepository(session, clinic_id).with_referral(intake_id)
+    if found is None:
+        raise IntakeNotFound(f"no intake {intake_id}")
+    intake, referral = found
+    return _record(intake, referral)
+
+
+def _record(intake: Intake, referral: Referral) -> IntakeRecord:
+    return IntakeRecord.model_validate(
+        {**intake.answers, "id": intake.id, "created_at": intake.created_at, "referral": _summary(referral)},
+        context={"stored": True},
+    )

@@ -1,0 +1,7 @@
+"""Every table model, imported in one place for Alembic and the test suite."""
+
+from services.core.models import ApiKey, Clinic
+from services.intake.models import Intake
+from services.referrals.models import Referral
+
+__all__ = ["ApiKey", "Clinic", "Intake", "Referral"]
