@@ -2,13 +2,15 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from services.core import migrations
 from services.core.config import Settings, get_settings
 from services.core.db import Database
-from services.core.errors import install_handlers
+from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit
 from services.core.router import router as health_router
 from services.intake.router import router as intake_router
@@ -45,4 +47,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(intake_router)
     app.include_router(triage_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems_in_openapi(
+                get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

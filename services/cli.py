@@ -83,7 +83,7 @@ def demo() -> None:
 @app.command()
 def openapi() -> None:
     """Print the OpenAPI document (openapi/openapi.json is kept equal to it)."""
-    typer.echo(openapi_json())
+    typer.echo(openapi_json(), nl=False)
 
 
 def openapi_json() -> str:

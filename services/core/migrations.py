@@ -34,6 +34,7 @@ def head_revision() -> str | None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The database's revision; None when it was never migrated. Raises if unreachable."""
     async with engine.connect() as connection:
+        await connection.execution_options(sqlite_begin="DEFERRED")
         if not await connection.run_sync(lambda c: inspect(c).has_table("alembic_version")):
             return None
         result = await connection.execute(text("SELECT version_num FROM alembic_version"))
@@ -43,3 +44,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 async def upgrade_async(database_url: str) -> None:
     """Alembic's env.py runs its own event loop; keep it off the caller's."""
     await asyncio.to_thread(upgrade, database_url)
+
+
+async def downgrade_async(database_url: str) -> None:
+    await asyncio.to_thread(downgrade, database_url)

@@ -52,7 +52,7 @@ async def create_intake(
     return created
 
 
-@router.get("/{intake_id}", response_model=IntakeRecord, responses=responses(401, 403, 404, 503))
+@router.get("/{intake_id}", response_model=IntakeRecord, responses=responses(401, 403, 404, 422, 503))
 async def get_intake(
     intake_id: uuid.UUID,
     session: Session,

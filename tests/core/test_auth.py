@@ -1,0 +1,66 @@
+"""Credentials (SPEC §2): secret and publishable keys, scopes, origins, revocation."""
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import service
+from services.core.schemas import ClinicCreated
+from tests.factories import intake_body
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_missing_credentials_are_401_with_challenge(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/intakes", json=intake_body())
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_unknown_key_and_wrong_scheme_are_401(client: httpx.AsyncClient, clinic: ClinicCreated) -> None:
+    for headers in (bearer("sk_not-a-real-key"), bearer("garbage"), {"Authorization": f"Basic {clinic.secret_key}"}):
+        response = await client.get("/v1/triage/ruleset", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_revoked_key_is_401(client: httpx.AsyncClient, session: AsyncSession, clinic: ClinicCreated) -> None:
+    principal = await service.authenticate(session, clinic.secret_key)
+    await service.revoke_key(session, clinic.clinic_id, principal.key_id)
+    assert (await client.get("/v1/triage/ruleset", headers=bearer(clinic.secret_key))).status_code == 401
+
+
+async def test_publishable_key_submits_intakes_and_dry_runs(client: httpx.AsyncClient, clinic: ClinicCreated) -> None:
+    pk = bearer(clinic.publishable_key)
+    assert (await client.post("/v1/intakes", json=intake_body(), headers=pk)).status_code == 201
+    assert (await client.post("/v1/triage/evaluate", json=intake_body(), headers=pk)).status_code == 200
+
+
+async def test_publishable_key_cannot_read(client: httpx.AsyncClient, clinic: ClinicCreated) -> None:
+    pk = bearer(clinic.publishable_key)
+    created = await client.post("/v1/intakes", json=intake_body(), headers=pk)
+    assert (await client.get(f"/v1/intakes/{created.json()['id']}", headers=pk)).status_code == 403
+    assert (await client.get("/v1/triage/ruleset", headers=pk)).status_code == 403
+
+
+async def test_publishable_key_origin_must_be_allowed(client: httpx.AsyncClient, clinic: ClinicCreated) -> None:
+    pk = bearer(clinic.publishable_key)
+    allowed = await client.post("/v1/intakes", json=intake_body(), headers={**pk, "Origin": "https://clinic.example"})
+    assert allowed.status_code == 201
+    refused = await client.post("/v1/intakes", json=intake_body(), headers={**pk, "Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/forbidden"
+
+
+async def test_keys_are_stored_only_as_hashes(session: AsyncSession, clinic: ClinicCreated) -> None:
+    from sqlalchemy import select
+
+    from services.core.models import ApiKey
+
+    rows = (await session.execute(select(ApiKey).where(ApiKey.clinic_id == clinic.clinic_id))).scalars().all()
+    assert {r.kind for r in rows} == {"secret", "publishable"}
+    stored = " ".join(f"{r.key_hash} {r.prefix}" for r in rows)
+    assert clinic.secret_key not in stored and clinic.publishable_key not in stored
+    assert service.hash_key(clinic.secret_key) in {r.key_hash for r in rows}

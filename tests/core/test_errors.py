@@ -1,0 +1,90 @@
+"""Every error path answers RFC 9457 problem+json, never a 500."""
+
+import json
+
+import httpx
+import pytest
+
+from tests.factories import intake_body
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, object] = response.json()
+    assert PROBLEM_KEYS <= set(problem)
+    assert problem["status"] == status
+    return problem
+
+
+async def test_unknown_path_is_404_problem(client: httpx.AsyncClient) -> None:
+    problem = assert_problem(await client.get("/v1/nothing-here"), 404)
+    assert problem["instance"] == "/v1/nothing-here"
+
+
+async def test_wrong_method_is_405_problem(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    response = await client.delete("/v1/intakes", headers=sk)
+    assert_problem(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+async def test_malformed_json_is_422_problem(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    response = await client.post(
+        "/v1/intakes", content=b'{"patient": {', headers={**sk, "content-type": "application/json"}
+    )
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["type"] == "json_invalid"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "payload", [b"\xff\xfe{}", b"[]", b"null", b"42", b'"text"', b'{"patient": NaN}'], ids=repr
+)
+async def test_wrong_shapes_and_encodings_are_4xx_problems(
+    client: httpx.AsyncClient, sk: dict[str, str], payload: bytes
+) -> None:
+    response = await client.post("/v1/intakes", content=payload, headers={**sk, "content-type": "application/json"})
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_non_json_content_type_is_4xx(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    response = await client.post(
+        "/v1/intakes", content=json.dumps(intake_body()), headers={**sk, "content-type": "text/plain"}
+    )
+    assert_problem(response, 422)
+
+
+async def test_deeply_nested_body_is_4xx(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    nested = "[" * 5000 + "]" * 5000
+    response = await client.post(
+        "/v1/intakes", content=nested.encode(), headers={**sk, "content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+
+
+async def test_oversized_body_is_413_problem(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    body = intake_body(notes="x" * 70_000)
+    problem = assert_problem(await client.post("/v1/intakes", json=body, headers=sk), 413)
+    assert problem["instance"] == "/v1/intakes"
+
+
+async def test_oversized_body_without_content_length_is_413(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(80):
+            yield b"x" * 1024
+
+    response = await client.post(
+        "/v1/intakes", content=chunks(), headers={**sk, "content-type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413)
+
+
+async def test_body_just_under_the_limit_is_read(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    padding = " " * (64 * 1024 - len(json.dumps(intake_body())) - 1)
+    payload = json.dumps(intake_body()) + padding
+    assert len(payload) < 64 * 1024
+    response = await client.post("/v1/intakes", content=payload, headers={**sk, "content-type": "application/json"})
+    assert response.status_code == 201
