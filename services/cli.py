@@ -51,7 +51,9 @@ def serve(
 def clinic_create(
     name: Annotated[str, typer.Option(help="Display name")],
     slug: Annotated[str, typer.Option(help="Short unique id: lowercase letters, digits, hyphens")],
-    origin: Annotated[list[str] | None, typer.Option(help="Allowed origin for the publishable key (repeatable)")] = None,
+    origin: Annotated[
+        list[str] | None, typer.Option(help="Allowed origin for the publishable key (repeatable)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Create a clinic with a secret and a publishable key. The keys are shown only now."""

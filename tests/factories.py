@@ -21,10 +21,10 @@ def vignettes() -> list[dict[str, Any]]:
 _BASE = vignettes()[0]["intake"]
 
 
-def intake_body(**sections: dict[str, Any]) -> dict[str, Any]:
+def intake_body(**sections: Any) -> dict[str, Any]:
     """A complete, benign intake body; keyword arguments update whole sections' fields,
     e.g. intake_body(neuro={"saddle_numbness": True})."""
-    body = copy.deepcopy(_BASE)
+    body: dict[str, Any] = copy.deepcopy(_BASE)
     for section, fields in sections.items():
         if isinstance(fields, dict) and isinstance(body.get(section), dict):
             body[section].update(fields)

@@ -1,5 +1,6 @@
 """Alembic owns the schema: upgrade and downgrade work on both databases, and match the models."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from tests.conftest import BACKENDS, create_scratch_database, drop_scratch_datab
 
 
 @pytest.fixture(params=BACKENDS)
-def scratch_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url, pg_name = create_scratch_database(request.param, str(tmp_path))
     yield url
     drop_scratch_database(pg_name)

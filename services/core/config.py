@@ -44,9 +44,7 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> "Settings":
         secret = self.secret_key.get_secret_value()
         if self.environment != "development" and (secret == DEV_SECRET or len(secret) < 32):
-            raise ValueError(
-                "SECRET_KEY must be set to a random value of at least 32 characters outside development"
-            )
+            raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters outside development")
         return self
 
     @property

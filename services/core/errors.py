@@ -5,6 +5,7 @@ so routers never pick status codes and every error path renders the same way.
 """
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -54,13 +55,6 @@ class Unprocessable(ServiceError):
     status, title, slug = 422, "Unprocessable content", "unprocessable"
 
 
-class ServiceUnavailable(ServiceError):
-    status, title, slug = 503, "Service unavailable", "unavailable"
-
-    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
-
-
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
@@ -85,7 +79,7 @@ def problem_response(
     *,
     title: str | None = None,
     slug: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -136,9 +130,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return problem_response(
-            request, exc.status, exc.detail, title=exc.title, slug=exc.slug, headers=exc.headers
-        )
+        return problem_response(request, exc.status, exc.detail, title=exc.title, slug=exc.slug, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,7 +152,10 @@ def install_handlers(app: FastAPI) -> None:
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         return problem_response(
-            request, 503, "The database is unavailable; retry shortly.", slug="unavailable",
+            request,
+            503,
+            "The database is unavailable; retry shortly.",
+            slug="unavailable",
             headers={"Retry-After": "5"},
         )
 

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.core.models import ApiKey, Clinic
 
@@ -19,11 +20,11 @@ class ClinicRepository:
         return clinic
 
     async def slug_taken(self, slug: str) -> bool:
-        result = await self.session.execute(select(Clinic.id).where(Clinic.slug == slug))
+        result = await self.session.execute(select(col(Clinic.id)).where(col(Clinic.slug) == slug))
         return result.first() is not None
 
     async def get_by_slug(self, slug: str) -> Clinic | None:
-        result = await self.session.execute(select(Clinic).where(Clinic.slug == slug))
+        result = await self.session.execute(select(Clinic).where(col(Clinic.slug) == slug))
         return result.scalar_one_or_none()
 
     async def add_key(self, key: ApiKey) -> ApiKey:
@@ -35,8 +36,8 @@ class ClinicRepository:
         """The key and its clinic in one round trip (this runs on every request)."""
         result = await self.session.execute(
             select(ApiKey, Clinic)
-            .join(Clinic, Clinic.id == ApiKey.clinic_id)
-            .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+            .join(Clinic, col(Clinic.id) == col(ApiKey.clinic_id))
+            .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
         )
         row = result.first()
         return (row[0], row[1]) if row else None
@@ -44,7 +45,7 @@ class ClinicRepository:
     async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
         result = await self.session.execute(
             update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.clinic_id == clinic_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .where(col(ApiKey.id) == key_id, col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -52,6 +53,6 @@ class ClinicRepository:
     async def revoke_all_keys(self, clinic_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(
             update(ApiKey)
-            .where(ApiKey.clinic_id == clinic_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .where(col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
         )

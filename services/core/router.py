@@ -28,10 +28,14 @@ async def readyz(request: Request) -> Health | JSONResponse:
     try:
         current = await migrations.current_revision(database.engine)
     except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
-        return JSONResponse({"status": "unavailable", "detail": "database unreachable"}, status_code=503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "unavailable", "detail": "database unreachable"}, status_code=503, headers={"Retry-After": "5"}
+        )
     head = request.app.state.migration_head
     if current != head:
-        return JSONResponse({"status": "unavailable", "detail": f"schema at {current}, expected {head}"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "unavailable", "detail": f"schema at {current}, expected {head}"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
     return Health(status="ok")

@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 ModelT = TypeVar("ModelT")
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 class ClinicScopedRepository(Generic[ModelT]):
@@ -21,7 +22,7 @@ class ClinicScopedRepository(Generic[ModelT]):
         self.session = session
         self.clinic_id = clinic_id
 
-    def scoped(self, statement: Select[Any]) -> Select[Any]:
+    def scoped(self, statement: SelectT) -> SelectT:
         return statement.where(self.model.clinic_id == self.clinic_id)
 
     async def get(self, row_id: uuid.UUID) -> ModelT | None:

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
 from services.intake.models import Intake
@@ -27,20 +28,20 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
             insert(Intake)
             .values(clinic_id=self.clinic_id, **values)
             .on_conflict_do_nothing(index_elements=["clinic_id", "idempotency_key"])
-            .returning(Intake.id)  # type: ignore[arg-type]
+            .returning(col(Intake.id))
         )
         result = await self.session.execute(statement)
         return result.first() is not None
 
     async def with_referral(self, intake_id: uuid.UUID) -> tuple[Intake, Referral] | None:
-        return await self._one(Intake.id == intake_id)
+        return await self._one(col(Intake.id) == intake_id)
 
     async def by_idempotency_key(self, key: str) -> tuple[Intake, Referral] | None:
-        return await self._one(Intake.idempotency_key == key)
+        return await self._one(col(Intake.idempotency_key) == key)
 
     async def _one(self, where: Any) -> tuple[Intake, Referral] | None:
         statement = self.scoped(
-            select(Intake, Referral).join(Referral, Referral.intake_id == Intake.id).where(where)
+            select(Intake, Referral).join(Referral, col(Referral.intake_id) == col(Intake.id)).where(where)
         )
         row = (await self.session.execute(statement)).first()
         return (row[0], row[1]) if row else None

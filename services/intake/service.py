@@ -38,7 +38,7 @@ def _summary(referral: Referral) -> ReferralSummary:
     return ReferralSummary(
         id=referral.id,
         status=referral.status,
-        urgency=referral.urgency,  # type: ignore[arg-type]
+        urgency=referral.urgency,
         due_at=referral.due_at,
         triage=TriageResult.model_validate(referral.triage),
     )
@@ -76,9 +76,9 @@ async def submit(
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
 
-    stored = await referrals.open_referral(session, clinic_id, intake_id, result, now)
+    referral = await referrals.open_referral(session, clinic_id, intake_id, result, now)
     summary = ReferralSummary(
-        id=stored["id"], status="new", urgency=result.urgency, due_at=stored["due_at"], triage=result  # type: ignore[arg-type]
+        id=referral.id, status=referral.status, urgency=result.urgency, due_at=referral.due_at, triage=result
     )
     return IntakeCreated(id=intake_id, created_at=now, referral=summary), False
 

@@ -15,9 +15,7 @@ from services.triage.schemas import TriageResult
 router = APIRouter(prefix="/v1/triage", tags=["triage"])
 
 
-@router.post(
-    "/evaluate", response_model=TriageResult, responses=responses(400, 401, 403, 413, 422, 503)
-)
+@router.post("/evaluate", response_model=TriageResult, responses=responses(400, 401, 403, 413, 422, 503))
 async def evaluate(
     body: EvaluateIn,
     _principal: Annotated[Principal, Depends(require("intake:write"))],

@@ -42,7 +42,9 @@ class Condition(BaseModel):
         combinators = [x for x in (self.all, self.any, self.not_, self.field) if x is not None]
         if len(combinators) != 1:
             raise ValueError("a condition has exactly one of all, any, not, field")
-        tests = [x for x in (self.equals, self.one_of, self.contains, self.not_empty, self.gt, self.gte) if x is not None]
+        tests = [
+            x for x in (self.equals, self.one_of, self.contains, self.not_empty, self.gt, self.gte) if x is not None
+        ]
         if len(tests) != (1 if self.field is not None else 0):
             raise ValueError("a field condition has exactly one comparison")
         return self
@@ -142,4 +144,3 @@ def parse(text: str) -> Ruleset:
 @lru_cache
 def load() -> Ruleset:
     return parse(RULES_FILE.read_text(encoding="utf-8"))
-

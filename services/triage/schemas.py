@@ -13,7 +13,9 @@ from services.core.schemas import Note1000, StrictModel
 Urgency = Literal["emergency", "urgent", "routine", "self_care"]
 Side = Literal["left", "right"]
 Timing = Literal["during_run", "after_run", "at_rest", "at_night", "morning_stiffness"]
-Condition = Literal["osteoporosis", "cancer_history", "inflammatory_arthritis", "diabetes", "immunosuppression", "other"]
+Condition = Literal[
+    "osteoporosis", "cancer_history", "inflammatory_arthritis", "diabetes", "immunosuppression", "other"
+]
 FocusCode = Literal[
     "core_stability",
     "hip_flexor_mobility",

@@ -56,10 +56,11 @@ async def test_publishable_key_origin_must_be_allowed(client: httpx.AsyncClient,
 
 async def test_keys_are_stored_only_as_hashes(session: AsyncSession, clinic: ClinicCreated) -> None:
     from sqlalchemy import select
+    from sqlmodel import col
 
     from services.core.models import ApiKey
 
-    rows = (await session.execute(select(ApiKey).where(ApiKey.clinic_id == clinic.clinic_id))).scalars().all()
+    rows = (await session.execute(select(ApiKey).where(col(ApiKey.clinic_id) == clinic.clinic_id))).scalars().all()
     assert {r.kind for r in rows} == {"secret", "publishable"}
     stored = " ".join(f"{r.key_hash} {r.prefix}" for r in rows)
     assert clinic.secret_key not in stored and clinic.publishable_key not in stored

@@ -6,7 +6,9 @@ from services.core.errors import Conflict, Unauthorized, Unprocessable
 
 
 async def test_create_clinic_issues_working_keys(session: AsyncSession) -> None:
-    created = await service.create_clinic(session, name="Riverside Physio", slug="riverside", origins=["https://Riverside.example/"])
+    created = await service.create_clinic(
+        session, name="Riverside Physio", slug="riverside", origins=["https://Riverside.example/"]
+    )
     assert created.secret_key.startswith("sk_") and created.publishable_key.startswith("pk_")
     secret = await service.authenticate(session, created.secret_key)
     publishable = await service.authenticate(session, created.publishable_key)

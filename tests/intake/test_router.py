@@ -13,7 +13,11 @@ from tests.factories import intake_body, make_clinic
 
 
 async def count(session: AsyncSession, model: Any, clinic_id: uuid.UUID) -> int:
-    return int((await session.execute(select(func.count()).select_from(model).where(model.clinic_id == clinic_id))).scalar_one())
+    return int(
+        (
+            await session.execute(select(func.count()).select_from(model).where(model.clinic_id == clinic_id))
+        ).scalar_one()
+    )
 
 
 async def test_create_returns_referral_and_read_back(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
@@ -86,7 +90,9 @@ async def test_idempotency_keys_are_per_clinic(
 @pytest.mark.parametrize("key", ["", "x" * 201, "has space", "caf\u00e9"])
 async def test_malformed_idempotency_key_is_422(client: httpx.AsyncClient, sk: dict[str, str], key: str) -> None:
     response = await client.post(
-        "/v1/intakes", json=intake_body(), headers=[*sk.items(), ("Idempotency-Key", key.encode("utf-8"))]
+        "/v1/intakes",
+        json=intake_body(),
+        headers=[*((k.encode(), v.encode()) for k, v in sk.items()), (b"Idempotency-Key", key.encode("utf-8"))],
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -96,7 +102,9 @@ async def test_another_clinics_intake_is_not_found(
     client: httpx.AsyncClient, sk: dict[str, str], session: AsyncSession
 ) -> None:
     other = await make_clinic(session)
-    theirs = await client.post("/v1/intakes", json=intake_body(), headers={"Authorization": f"Bearer {other.secret_key}"})
+    theirs = await client.post(
+        "/v1/intakes", json=intake_body(), headers={"Authorization": f"Bearer {other.secret_key}"}
+    )
     response = await client.get(f"/v1/intakes/{theirs.json()['id']}", headers=sk)
     assert response.status_code == 404
     assert response.json()["type"] == "/problems/intake-not-found"

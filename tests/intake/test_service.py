@@ -6,6 +6,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.app import create_app
 from services.core.config import Settings
@@ -23,7 +24,7 @@ async def test_submit_stores_body_as_accepted(session: AsyncSession, clinic: Cli
     body = IntakeIn.model_validate(intake_body(patient={"given_name": "  Ana "}))
     created, replayed = await service.submit(session, clinic.clinic_id, body, None)
     assert not replayed
-    row = (await session.execute(select(Intake).where(Intake.id == created.id))).scalar_one()
+    row = (await session.execute(select(Intake).where(col(Intake.id) == created.id))).scalar_one()
     assert row.answers["patient"]["given_name"] == "Ana"
     assert row.idempotency_key is None and row.request_hash is None
     record = await service.get(session, clinic.clinic_id, created.id)
@@ -45,7 +46,7 @@ async def committed_clinic(database: Database) -> AsyncIterator[ClinicCreated]:
         created = await make_clinic(session)
     yield created
     async with database.sessionmaker() as session, session.begin():
-        await session.execute(delete(Clinic).where(Clinic.id == created.clinic_id))
+        await session.execute(delete(Clinic).where(col(Clinic.id) == created.clinic_id))
 
 
 async def test_concurrent_retries_with_one_key_create_one_intake(
@@ -62,6 +63,6 @@ async def test_concurrent_retries_with_one_key_create_one_intake(
     async with database.sessionmaker() as session:
         for model in (Intake, Referral):
             total = await session.execute(
-                select(func.count()).select_from(model).where(model.clinic_id == committed_clinic.clinic_id)
+                select(func.count()).select_from(model).where(col(model.clinic_id) == committed_clinic.clinic_id)
             )
             assert total.scalar_one() == 1

@@ -41,16 +41,32 @@ INVALID: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("timing repeated", {"pain": {"timing": ["at_rest", "at_rest"]}}, ["body", "pain"]),
     ("bool as string", {"pain": {"worsening": "yes"}}, ["body", "pain", "worsening"]),
     ("radiates enum", {"pain": {"radiates_to_leg": "foot"}}, ["body", "pain", "radiates_to_leg"]),
-    ("numbness side enum", {"neuro": {"numbness_or_tingling": True, "numbness_side": "up"}}, ["body", "neuro", "numbness_side"]),
+    (
+        "numbness side enum",
+        {"neuro": {"numbness_or_tingling": True, "numbness_side": "up"}},
+        ["body", "neuro", "numbness_side"],
+    ),
     ("numbness side without numbness", {"neuro": {"numbness_side": "left"}}, ["body", "neuro"]),
     ("condition enum", {"history": {"conditions": ["flu"]}}, ["body", "history", "conditions", 0]),
-    ("injury notes long", {"history": {"previous_injury_notes": "x" * 1001}}, ["body", "history", "previous_injury_notes"]),
+    (
+        "injury notes long",
+        {"history": {"previous_injury_notes": "x" * 1001}},
+        ["body", "history", "previous_injury_notes"],
+    ),
     ("weekly km upper", {"running": {"weekly_km": 400.5}}, ["body", "running", "weekly_km"]),
-    ("mileage increase upper", {"running": {"mileage_increase_pct": 1001}}, ["body", "running", "mileage_increase_pct"]),
+    (
+        "mileage increase upper",
+        {"running": {"mileage_increase_pct": 1001}},
+        ["body", "running", "mileage_increase_pct"],
+    ),
     ("surface enum", {"running": {"surface": "sand"}}, ["body", "running", "surface"]),
     ("shoe km upper", {"running": {"shoe_km": 5001}}, ["body", "running", "shoe_km"]),
     ("stretching upper", {"running": {"stretching_per_week": 22}}, ["body", "running", "stretching_per_week"]),
-    ("strength negative", {"running": {"strength_sessions_per_week": -1}}, ["body", "running", "strength_sessions_per_week"]),
+    (
+        "strength negative",
+        {"running": {"strength_sessions_per_week": -1}},
+        ["body", "running", "strength_sessions_per_week"],
+    ),
     ("lands harder enum", {"running": {"lands_harder_on": "both"}}, ["body", "running", "lands_harder_on"]),
     ("notes long", {"notes": "x" * 2001}, ["body", "notes"]),
     ("NUL in text", {"notes": "a\x00b"}, ["body", "notes"]),
@@ -71,7 +87,9 @@ async def test_invalid_field_is_422_naming_it(
     assert all(set(e) == {"loc", "msg", "type"} for e in problem["errors"])
 
 
-@pytest.mark.parametrize("section", ["patient", "consent", "pain", "neuro", "function", "history", "running", "self_report"])
+@pytest.mark.parametrize(
+    "section", ["patient", "consent", "pain", "neuro", "function", "history", "running", "self_report"]
+)
 async def test_missing_section_is_422(client: httpx.AsyncClient, sk: dict[str, str], section: str) -> None:
     body = intake_body()
     del body[section]
@@ -88,12 +106,27 @@ async def test_unknown_top_level_field_is_422(client: httpx.AsyncClient, sk: dic
 
 async def test_bounds_are_inclusive_and_optional_fields_accepted(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
     body = intake_body(
-        patient={"birth_date": years_ago(12), "email": "runner@example.org", "phone": "+44 20 7946 0000", "mrn": "A-17"},
+        patient={
+            "birth_date": years_ago(12),
+            "email": "runner@example.org",
+            "phone": "+44 20 7946 0000",
+            "mrn": "A-17",
+        },
         consent={"data_processing": True, "contact_ok": False},
-        pain={"weeks_since_onset": 520, "intensity_now": 10, "intensity_running": 0,
-              "timing": ["during_run", "after_run", "at_rest", "at_night", "morning_stiffness"]},
-        running={"weekly_km": 400, "mileage_increase_pct": 1000, "shoe_km": 0, "stretching_per_week": 21,
-                 "strength_sessions_per_week": 0, "lands_harder_on": "right"},
+        pain={
+            "weeks_since_onset": 520,
+            "intensity_now": 10,
+            "intensity_running": 0,
+            "timing": ["during_run", "after_run", "at_rest", "at_night", "morning_stiffness"],
+        },
+        running={
+            "weekly_km": 400,
+            "mileage_increase_pct": 1000,
+            "shoe_km": 0,
+            "stretching_per_week": 21,
+            "strength_sessions_per_week": 0,
+            "lands_harder_on": "right",
+        },
         history={"conditions": ["diabetes", "other"], "previous_injury_notes": "x" * 1000},
         notes="y" * 2000,
     )
@@ -102,7 +135,9 @@ async def test_bounds_are_inclusive_and_optional_fields_accepted(client: httpx.A
 
 
 async def test_validation_errors_do_not_echo_values(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
-    response = await client.post("/v1/intakes", json=intake_body(patient={"email": "secret-person-at-home"}), headers=sk)
+    response = await client.post(
+        "/v1/intakes", json=intake_body(patient={"email": "secret-person-at-home"}), headers=sk
+    )
     assert response.status_code == 422
     assert "secret-person-at-home" not in response.text
 

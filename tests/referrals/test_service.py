@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.core.db import utcnow
 from services.core.schemas import ClinicCreated
@@ -23,7 +24,7 @@ DUE = {
 async def test_referral_due_at_follows_urgency(session: AsyncSession, clinic: ClinicCreated, urgency: str) -> None:
     change, after = DUE[urgency]
     created, _ = await intake.submit(session, clinic.clinic_id, IntakeIn.model_validate(intake_body(**change)), None)
-    row = (await session.execute(select(Referral).where(Referral.id == created.referral.id))).scalar_one()
+    row = (await session.execute(select(Referral).where(col(Referral.id) == created.referral.id))).scalar_one()
     assert row.urgency == urgency and row.status == "new" and row.version == 1
     assert row.due_at - row.created_at == after
     assert row.created_at.tzinfo is not None and abs(row.created_at - utcnow()) < timedelta(minutes=1)

@@ -18,7 +18,11 @@ URGENCY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("saddle numbness", {"neuro": {"saddle_numbness": True}}, "emergency"),
     ("bladder or bowel", {"neuro": {"bladder_or_bowel_change": True}}, "emergency"),
     ("progressing weakness alone", {"neuro": {"weakness_progressing": True}}, "urgent"),
-    ("weakness with numbness", {"neuro": {"leg_weakness": True, "numbness_or_tingling": True, "numbness_side": "left"}}, "urgent"),
+    (
+        "weakness with numbness",
+        {"neuro": {"leg_weakness": True, "numbness_or_tingling": True, "numbness_side": "left"}},
+        "urgent",
+    ),
     ("numbness both sides", {"neuro": {"numbness_or_tingling": True, "numbness_side": "both"}}, "urgent"),
     ("fever", {"history": {"fever_or_unwell": True}}, "urgent"),
     ("cancer history", {"history": {"conditions": ["cancer_history"]}}, "urgent"),
@@ -26,7 +30,11 @@ URGENCY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("trauma", {"history": {"recent_trauma": True}}, "urgent"),
     ("trauma with osteoporosis", {"history": {"recent_trauma": True, "conditions": ["osteoporosis"]}}, "urgent"),
     ("trauma with steroids", {"history": {"recent_trauma": True, "long_term_steroids": True}}, "urgent"),
-    ("immunosuppressed with fever", {"history": {"fever_or_unwell": True, "conditions": ["immunosuppression"]}}, "urgent"),
+    (
+        "immunosuppressed with fever",
+        {"history": {"fever_or_unwell": True, "conditions": ["immunosuppression"]}},
+        "urgent",
+    ),
     ("persists despite rest", {"pain": {"persistent_despite_rest": True}}, "routine"),
     ("worsening", {"pain": {"worsening": True}}, "routine"),
     ("numbness one side", {"neuro": {"numbness_or_tingling": True, "numbness_side": "right"}}, "routine"),
@@ -41,7 +49,11 @@ URGENCY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("right-sided", {"pain": {"side": "right"}}, "routine"),
     ("both sides", {"pain": {"side": "both"}}, "self_care"),
     ("severe but benign", {"pain": {"intensity_now": 8, "intensity_running": 9}}, "self_care"),
-    ("tight everything", {"self_report": {"tight_hip_flexors": True, "tight_hamstrings": True, "weak_core": True}}, "self_care"),
+    (
+        "tight everything",
+        {"self_report": {"tight_hip_flexors": True, "tight_hamstrings": True, "weak_core": True}},
+        "self_care",
+    ),
 ]
 
 

@@ -1,0 +1,89 @@
+"""The `backstride` command, run as a user would: a real process on a fresh SQLite file."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.app import create_app
+from services.core.config import Settings
+from services.core.db import Database
+from tests.factories import intake_body
+
+BACKSTRIDE = str(Path(sys.executable).with_name("backstride"))
+
+
+def run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "BACKSTRIDE_ENV": "development"}
+    return subprocess.run([BACKSTRIDE, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.db"
+    result = run(path, "migrate")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+async def post_intake(db: Path, key: str) -> int:
+    url = f"sqlite+aiosqlite:///{db}"
+    database = Database(url, pooled=False)
+    app = create_app(Settings(database_url=url), database=database)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            response = await http.post("/v1/intakes", json=intake_body(), headers={"Authorization": f"Bearer {key}"})
+            return response.status_code
+    finally:
+        await database.dispose()
+
+
+async def test_clinic_create_json_gives_working_keys(db: Path) -> None:
+    result = run(
+        db,
+        "clinic",
+        "create",
+        "--name",
+        "Harbour Physio",
+        "--slug",
+        "harbour",
+        "--origin",
+        "https://harbour.example",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert set(created) == {"clinic_id", "slug", "secret_key", "publishable_key"}
+    assert created["slug"] == "harbour"
+    assert await post_intake(db, created["secret_key"]) == 201
+    assert await post_intake(db, created["publishable_key"]) == 201
+
+
+def test_clinic_create_refuses_duplicates_and_bad_input(db: Path) -> None:
+    assert run(db, "clinic", "create", "--name", "A", "--slug", "dup", "--json").returncode == 0
+    again = run(db, "clinic", "create", "--name", "B", "--slug", "dup", "--json")
+    assert again.returncode == 1 and "exists" in again.stderr
+    bad = run(db, "clinic", "create", "--name", "C", "--slug", "Bad Slug", "--json")
+    assert bad.returncode == 1 and "slug" in bad.stderr
+
+
+async def test_demo_prints_keys_and_rotates_them(db: Path) -> None:
+    first = run(db, "demo")
+    second = run(db, "demo")
+    assert first.returncode == second.returncode == 0
+
+    def secret(output: str) -> str:
+        return next(line.split()[-1] for line in output.splitlines() if "secret key" in line)
+
+    assert await post_intake(db, secret(first.stdout)) == 401
+    assert await post_intake(db, secret(second.stdout)) == 201
+
+
+def test_openapi_prints_the_document(tmp_path: Path) -> None:
+    result = run(tmp_path / "unused.db", "openapi")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["info"]["title"] == "Backstride"
