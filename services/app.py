@@ -12,8 +12,9 @@ from services.core.config import Settings, get_settings
 from services.core.db import Database
 from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit
-from services.core.router import router as health_router
+from services.core.router import auth_router, clinic_router, health_router
 from services.intake.router import router as intake_router
+from services.referrals.router import router as referrals_router
 from services.triage.router import router as triage_router
 
 DESCRIPTION = """
@@ -44,8 +45,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.migration_head = migrations.head_revision()
     install_handlers(app)
     app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(clinic_router)
     app.include_router(intake_router)
     app.include_router(triage_router)
+    app.include_router(referrals_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

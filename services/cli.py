@@ -1,33 +1,40 @@
-"""The `backstride` command: migrate, serve, manage clinics, print the OpenAPI document."""
+"""The `backstride` command: migrate, serve, manage clinics and users, print the OpenAPI document."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import secrets
+import sys
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.app import create_app
+from services.core import migrations, service
 from services.core.config import get_settings
+from services.core.db import Database
+from services.core.errors import ServiceError
+from services.core.schemas import ClinicCreated, Role
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from services.core.schemas import ClinicCreated
+T = TypeVar("T")
 
 DEMO_SLUG = "demo"
+DEMO_USERS: dict[str, Role] = {"physio@demo.example": "physio", "admin@demo.example": "clinic_admin"}
 DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
 
 app = typer.Typer(help="Backstride: intake, triage and referrals for runners with low back pain.", no_args_is_help=True)
 clinic_app = typer.Typer(help="Manage clinics.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage physios and clinic admins.", no_args_is_help=True)
 app.add_typer(clinic_app, name="clinic")
+app.add_typer(user_app, name="user")
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the latest migration (alembic upgrade head)."""
-    from services.core import migrations
-
     migrations.upgrade(get_settings().database_url)
     typer.echo("database at migration head")
 
@@ -38,9 +45,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Serve the API (and, later, the web UI)."""
-    import uvicorn
-
+    """Serve the API."""
     settings = get_settings()
     if settings.is_sqlite and workers > 1:
         raise typer.BadParameter("SQLite serves one worker process; use PostgreSQL for more")
@@ -57,13 +62,7 @@ def clinic_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Create a clinic with a secret and a publishable key. The keys are shown only now."""
-    from services.core.errors import ServiceError
-
-    try:
-        created = asyncio.run(_create_clinic(name, slug, origin or []))
-    except ServiceError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+    created = _run(_create_clinic(name, slug, origin or []))
     if as_json:
         typer.echo(created.model_dump_json())
     else:
@@ -72,14 +71,33 @@ def clinic_create(
         typer.echo(f"  publishable key: {created.publishable_key}")
 
 
+@user_app.command("create")
+def user_create(
+    clinic: Annotated[str, typer.Option(help="The clinic's slug")],
+    email: Annotated[str, typer.Option(help="Login email")],
+    role: Annotated[Role, typer.Option(help="physio or clinic_admin")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Create a physio or clinic admin. The password is read from stdin (never from the command line)."""
+    if not password_stdin:
+        raise typer.BadParameter("pass --password-stdin and send the password on standard input")
+    password = sys.stdin.readline().rstrip("\r\n")
+    _run(_create_user(clinic, email, role, password))
+    typer.echo(f"user {email.strip().lower()} ({role}) created in {clinic}")
+
+
 @app.command()
 def demo() -> None:
-    """Create the demo clinic (or give it fresh keys) and print its keys."""
-    created = asyncio.run(_demo_clinic())
-    typer.echo("Demo clinic ready. Earlier demo keys are revoked; these work until the next `backstride demo`.")
+    """Create the demo clinic, physio and admin (or give them fresh keys and passwords) and print them."""
+    created, passwords = _run(_demo())
+    typer.echo(
+        "Demo clinic ready. Earlier demo keys and passwords no longer work; these do until the next `backstride demo`."
+    )
     typer.echo(f"  clinic:          {created.slug} ({created.clinic_id})")
     typer.echo(f"  secret key:      {created.secret_key}")
     typer.echo(f"  publishable key: {created.publishable_key}")
+    for email, password in passwords.items():
+        typer.echo(f"  user:            {email}  password: {password}")
 
 
 @app.command()
@@ -89,32 +107,49 @@ def openapi() -> None:
 
 
 def openapi_json() -> str:
-    from services.app import create_app
-
     return json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
 
 
-async def _create_clinic(name: str, slug: str, origins: list[str]) -> "ClinicCreated":
-    from services.core import service
-
+async def _create_clinic(name: str, slug: str, origins: list[str]) -> ClinicCreated:
     async with _session() as session:
         return await service.create_clinic(session, name=name, slug=slug, origins=origins)
 
 
-async def _demo_clinic() -> "ClinicCreated":
-    from services.core import service
+async def _create_user(clinic: str, email: str, role: Role, password: str) -> None:
+    async with _session() as session:
+        await service.create_user(session, clinic_slug=clinic, email=email, role=role, password=password)
 
+
+async def _demo() -> tuple[ClinicCreated, dict[str, str]]:
+    passwords = {email: secrets.token_urlsafe(12) for email in DEMO_USERS}
     async with _session() as session:
         if await service.clinic_exists(session, DEMO_SLUG):
-            return await service.rotate_keys(session, DEMO_SLUG)
-        return await service.create_clinic(session, name="Demo Running Clinic", slug=DEMO_SLUG, origins=DEMO_ORIGINS)
+            created = await service.rotate_keys(session, DEMO_SLUG)
+            for email, password in passwords.items():
+                await service.set_password(session, email, password)
+        else:
+            created = await service.create_clinic(
+                session, name="Demo Running Clinic", slug=DEMO_SLUG, origins=DEMO_ORIGINS
+            )
+            for email, role in DEMO_USERS.items():
+                await service.create_user(
+                    session, clinic_slug=DEMO_SLUG, email=email, role=role, password=passwords[email]
+                )
+    return created, passwords
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's database work; service errors become a message and exit status 1."""
+    try:
+        return asyncio.run(work)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @asynccontextmanager
-async def _session() -> AsyncIterator["AsyncSession"]:
+async def _session() -> AsyncIterator[AsyncSession]:
     """One unit of work for a CLI command: committed if the block succeeds."""
-    from services.core.db import Database
-
     database = Database(get_settings().database_url, pooled=False)
     try:
         async with database.sessionmaker() as session, session.begin():

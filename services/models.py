@@ -1,7 +1,7 @@
 """Every table model, imported in one place for Alembic and the test suite."""
 
-from services.core.models import ApiKey, Clinic
+from services.core.models import ApiKey, Clinic, User
 from services.intake.models import Intake
-from services.referrals.models import Referral
+from services.referrals.models import Referral, ReferralEvent
 
-__all__ = ["ApiKey", "Clinic", "Intake", "Referral"]
+__all__ = ["ApiKey", "Clinic", "Intake", "Referral", "ReferralEvent", "User"]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.app import create_app
 from services.core import migrations
 from services.core.config import Settings
-from services.core.db import Database, get_session
+from services.core.db import Database, get_session, unit_of_work
 from services.core.schemas import ClinicCreated
 from tests.factories import make_clinic
 
@@ -115,12 +115,8 @@ def app(settings: Settings, database: Database, session: AsyncSession) -> FastAP
     application = create_app(settings, database=database)
 
     async def same_session() -> AsyncIterator[AsyncSession]:
-        try:
+        async with unit_of_work(session):  # commits release savepoints of the test's transaction
             yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
 
     application.dependency_overrides[get_session] = same_session
     return application

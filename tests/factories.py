@@ -6,10 +6,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import service as core
-from services.core.schemas import ClinicCreated
+from services.core.models import User
+from services.core.schemas import ClinicCreated, Role
+from services.core.service import Principal
 
 VIGNETTES = Path(__file__).parent / "triage" / "vignettes.jsonl"
 
@@ -36,3 +39,22 @@ def intake_body(**sections: Any) -> dict[str, Any]:
 async def make_clinic(session: AsyncSession, origins: list[str] | None = None) -> ClinicCreated:
     slug = f"clinic-{uuid.uuid4().hex[:10]}"
     return await core.create_clinic(session, name=f"Clinic {slug}", slug=slug, origins=origins or [])
+
+
+def secret_principal(clinic: ClinicCreated) -> Principal:
+    """The caller a clinic's secret key authenticates as."""
+    return Principal(clinic_id=clinic.clinic_id, kind="secret", scopes=frozenset(core.SECRET_SCOPES), label="sk_test")
+
+
+async def make_user(session: AsyncSession, clinic_slug: str, role: Role = "physio") -> tuple[User, str]:
+    password = f"pw-{uuid.uuid4().hex}"
+    email = f"{role}-{uuid.uuid4().hex[:8]}@{clinic_slug}.example"
+    user = await core.create_user(session, clinic_slug=clinic_slug, email=email, role=role, password=password)
+    return user, password
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    """Headers carrying a fresh access token for the user."""
+    response = await client.post("/v1/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -21,7 +21,9 @@ def test_every_v1_operation_documents_its_errors_as_problems() -> None:
             continue
         for method, operation in operations.items():
             responses = operation["responses"]
-            assert {"401", "403"} <= set(responses), f"{method} {path}"
+            assert "401" in responses, f"{method} {path}"
+            if path != "/v1/auth/token":  # the one operation that takes no credentials
+                assert "403" in responses, f"{method} {path}"
             assert operation.get("description"), f"{method} {path} has no docstring"
             for status, response in responses.items():
                 if status.startswith(("4", "5")):

@@ -13,13 +13,16 @@ from services.core.errors import Unauthorized
 from services.core.service import Principal
 
 # auto_error=False: a missing header must be our 401 problem, not FastAPI's 403.
-_bearer = HTTPBearer(auto_error=False, description="A clinic key (sk_... or pk_...)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A clinic key (sk_... or pk_...) or a user access token from POST /v1/auth/token",
+)
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: a valid key holding `scope` (None: any secret key)."""
+    """Dependency: valid credentials holding `scope` (None: any secret key or user)."""
 
     async def dependency(
         request: Request,
@@ -27,8 +30,8 @@ def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("send Authorization: Bearer <key>")
-        principal = await service.authenticate(session, credentials.credentials)
+            raise Unauthorized("send Authorization: Bearer <key or token>")
+        principal = await service.authenticate(session, request.app.state.settings, credentials.credentials)
         service.authorize(principal, scope, request.headers.get("origin"))
         return principal
 

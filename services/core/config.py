@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    # After this many failed logins in a row an account is locked for login_lock_seconds.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_seconds: int = Field(default=900, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,7 @@
 """Engine, sessions and the one-unit-of-work-per-request dependency."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,10 +103,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     never a 201 for data that was not stored.
     """
     database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
-        try:
-            yield session
+    async with database.sessionmaker() as session, unit_of_work(session):
+        yield session
+
+
+@asynccontextmanager
+async def unit_of_work(session: AsyncSession) -> AsyncIterator[None]:
+    """Commit if the block succeeds; roll back if it raises, unless the error asks to keep its writes."""
+    try:
+        yield
+    except BaseException as exc:
+        if getattr(exc, "commit", False) is True:
             await session.commit()
-        except BaseException:
+        else:
             await session.rollback()
-            raise
+        raise
+    await session.commit()

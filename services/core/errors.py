@@ -25,6 +25,8 @@ class ServiceError(Exception):
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad request"
     slug: ClassVar[str] = "bad-request"
+    # True when what the request wrote before failing must still be stored (a failed-login count).
+    commit: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail or self.title)
@@ -51,6 +53,14 @@ class Conflict(ServiceError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PreconditionFailed(ServiceError):
+    status, title, slug = 412, "Precondition failed", "precondition-failed"
+
+
+class PreconditionRequired(ServiceError):
+    status, title, slug = 428, "Precondition required", "precondition-required"
+
+
 class Unprocessable(ServiceError):
     status, title, slug = 422, "Unprocessable content", "unprocessable"
 
@@ -72,6 +82,18 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+def problem_body(
+    status: int, detail: str, instance: str, *, title: str | None = None, slug: str | None = None
+) -> dict[str, Any]:
+    return {
+        "type": f"/problems/{slug}" if slug else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -82,13 +104,7 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"/problems/{slug}" if slug else "about:blank",
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-    }
+    body = problem_body(status, detail, request.url.path, title=title, slug=slug)
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
@@ -108,6 +124,10 @@ def problems_in_openapi(document: dict[str, Any]) -> dict[str, Any]:
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
+            if "requestBody" in operation:
+                # Any body can be undecodable (400), too large (413) or invalid (422).
+                for status in ("400", "413", "422"):
+                    operation["responses"].setdefault(status, {"description": HTTPStatus(int(status)).phrase})
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
                     response["content"] = {PROBLEM_JSON: problem}

@@ -4,6 +4,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.core.errors import PROBLEM_JSON, problem_body
+
 
 class BodyLimit:
     """Refuse bodies over `max_bytes` with 413 before any endpoint reads them.
@@ -51,21 +53,15 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        payload = json.dumps(
-            {
-                "type": "/problems/payload-too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
+        detail = f"request bodies are limited to {self.max_bytes} bytes"
+        problem = problem_body(413, detail, scope.get("path", ""), title="Payload too large", slug="payload-too-large")
+        payload = json.dumps(problem).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close"),
                 ],

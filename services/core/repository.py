@@ -7,12 +7,26 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.models import ApiKey, Clinic
+from services.core.models import ApiKey, Clinic, User
 
 
 class ClinicRepository:
+    """Clinics and their keys. The clinic id is always part of the key queries."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def get(self, clinic_id: uuid.UUID) -> Clinic | None:
+        return await self.session.get(Clinic, clinic_id)
+
+    async def set_origins(self, clinic_id: uuid.UUID, origins: list[str]) -> None:
+        await self.session.execute(update(Clinic).where(col(Clinic.id) == clinic_id).values(allowed_origins=origins))
+
+    async def list_keys(self, clinic_id: uuid.UUID) -> list[ApiKey]:
+        result = await self.session.execute(
+            select(ApiKey).where(col(ApiKey.clinic_id) == clinic_id).order_by(col(ApiKey.created_at), col(ApiKey.id))
+        )
+        return list(result.scalars())
 
     async def add_clinic(self, clinic: Clinic) -> Clinic:
         self.session.add(clinic)
@@ -56,3 +70,20 @@ class ClinicRepository:
             .where(col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
         )
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        result = await self.session.execute(select(User).where(col(User.email) == email))
+        return result.scalar_one_or_none()

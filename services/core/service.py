@@ -1,28 +1,46 @@
-"""Clinics, keys and who is calling: the rules, free of HTTP."""
+"""Clinics, keys, users and who is calling: the rules, free of HTTP."""
 
 import hashlib
 import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import security
+from services.core.config import Settings
 from services.core.db import utcnow
 from services.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from services.core.models import ApiKey, Clinic
-from services.core.repository import ClinicRepository
-from services.core.schemas import ClinicCreated
+from services.core.models import ApiKey, Clinic, User
+from services.core.repository import ClinicRepository, UserRepository
+from services.core.schemas import ClinicCreated, ClinicOut, KeyCreated, KeyOut, Role, TokenOut
 
 KeyKind = Literal["secret", "publishable"]
 
 SECRET_SCOPES = ("intake:write", "intake:read", "referrals:read", "referrals:write", "exports:admin")
 # A publishable key sits in a web page: it may submit an intake and nothing else.
 PUBLISHABLE_SCOPES = ("intake:write",)
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    "physio": ("intake:read", "referrals:read", "referrals:write"),
+    "clinic_admin": ("intake:read", "referrals:read", "referrals:write", "exports:admin", "clinic:admin"),
+}
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(?::\d{1,5})?$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+
+
+class InvalidCredentials(Unauthorized):
+    """One answer for unknown email, wrong password and locked account, so none is revealed."""
+
+    commit = True  # the failure count must be stored even though the request fails
+
+    def __init__(self) -> None:
+        super().__init__("invalid email or password")
 
 
 @dataclass(frozen=True)
@@ -30,10 +48,13 @@ class Principal:
     """Who is calling, for which clinic, allowed to do what."""
 
     clinic_id: uuid.UUID
-    kind: KeyKind
-    key_id: uuid.UUID
+    kind: Literal["secret", "publishable", "user"]
     scopes: frozenset[str]
-    allowed_origins: tuple[str, ...]
+    allowed_origins: tuple[str, ...] = ()
+    key_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    # What the audit trail shows: an email, or a key's public prefix.
+    label: str = ""
 
 
 def hash_key(token: str) -> str:
@@ -47,11 +68,15 @@ def _new_key(clinic_id: uuid.UUID, kind: KeyKind) -> tuple[str, ApiKey]:
     return token, row
 
 
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
 def normalise_origin(origin: str) -> str:
+    """scheme://host[:port], lower case, without a trailing slash or the scheme's default port."""
     origin = origin.strip().rstrip("/").lower()
     if not _ORIGIN.match(origin):
         raise Unprocessable(f"not an origin (scheme://host[:port]): {origin!r}")
-    return origin
+    return origin.removesuffix(_DEFAULT_PORTS[origin.split(":", 1)[0]])
 
 
 async def clinic_exists(session: AsyncSession, slug: str) -> bool:
@@ -70,11 +95,7 @@ async def create_clinic(session: AsyncSession, *, name: str, slug: str, origins:
     clinic = await repo.add_clinic(
         Clinic(name=name.strip(), slug=slug, allowed_origins=[normalise_origin(o) for o in origins])
     )
-    secret, secret_row = _new_key(clinic.id, "secret")
-    publishable, publishable_row = _new_key(clinic.id, "publishable")
-    await repo.add_key(secret_row)
-    await repo.add_key(publishable_row)
-    return ClinicCreated(clinic_id=clinic.id, slug=slug, secret_key=secret, publishable_key=publishable)
+    return await _issue_pair(repo, clinic)
 
 
 async def rotate_keys(session: AsyncSession, slug: str) -> ClinicCreated:
@@ -84,17 +105,39 @@ async def rotate_keys(session: AsyncSession, slug: str) -> ClinicCreated:
     if clinic is None:
         raise NotFound(f"no clinic {slug!r}")
     await repo.revoke_all_keys(clinic.id, utcnow())
+    return await _issue_pair(repo, clinic)
+
+
+async def _issue_pair(repo: ClinicRepository, clinic: Clinic) -> ClinicCreated:
     secret, secret_row = _new_key(clinic.id, "secret")
     publishable, publishable_row = _new_key(clinic.id, "publishable")
     await repo.add_key(secret_row)
     await repo.add_key(publishable_row)
-    return ClinicCreated(clinic_id=clinic.id, slug=slug, secret_key=secret, publishable_key=publishable)
+    return ClinicCreated(clinic_id=clinic.id, slug=clinic.slug, secret_key=secret, publishable_key=publishable)
 
 
-async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind) -> tuple[str, ApiKey]:
+async def get_clinic(session: AsyncSession, clinic_id: uuid.UUID) -> ClinicOut:
+    clinic = await ClinicRepository(session).get(clinic_id)
+    if clinic is None:
+        raise NotFound("no such clinic")
+    return ClinicOut.model_validate(clinic, from_attributes=True)
+
+
+async def set_allowed_origins(session: AsyncSession, clinic_id: uuid.UUID, origins: list[str]) -> ClinicOut:
+    normalised = list(dict.fromkeys(normalise_origin(o) for o in origins))
+    await ClinicRepository(session).set_origins(clinic_id, normalised)
+    return await get_clinic(session, clinic_id)
+
+
+async def list_keys(session: AsyncSession, clinic_id: uuid.UUID) -> list[KeyOut]:
+    rows = await ClinicRepository(session).list_keys(clinic_id)
+    return [KeyOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind) -> KeyCreated:
     token, row = _new_key(clinic_id, kind)
     await ClinicRepository(session).add_key(row)
-    return token, row
+    return KeyCreated(key=token, **KeyOut.model_validate(row, from_attributes=True).model_dump())
 
 
 async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
@@ -102,28 +145,95 @@ async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.U
         raise NotFound("no such active key")
 
 
-async def authenticate(session: AsyncSession, token: str) -> Principal:
-    if not token.startswith(("sk_", "pk_")):
-        raise Unauthorized("unknown or revoked key")
-    found = await ClinicRepository(session).find_active_key(hash_key(token))
-    if found is None:
-        raise Unauthorized("unknown or revoked key")
-    key, clinic = found
+async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise Unprocessable("not an email address")
+    if len(password) < MIN_PASSWORD:
+        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
+    clinic = await ClinicRepository(session).get_by_slug(clinic_slug)
+    if clinic is None:
+        raise NotFound(f"no clinic {clinic_slug!r}")
+    users = UserRepository(session)
+    if await users.by_email(email) is not None:
+        raise Conflict("a user with this email exists")
+    return await users.add(
+        User(clinic_id=clinic.id, email=email, role=role, password_hash=security.hash_password(password))
+    )
+
+
+async def set_password(session: AsyncSession, email: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
+    user = await UserRepository(session).by_email(email.strip().lower())
+    if user is None:
+        raise NotFound("no such user")
+    user.password_hash = security.hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+
+
+async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenOut:
+    """Exchange email and password for an access token; repeated failures lock the account a while."""
+    now = utcnow()
+    user = await UserRepository(session).by_email(email.strip().lower())
+    password_ok = security.verify_password(user.password_hash if user else None, password)
+    if user is None or user.disabled_at is not None:
+        raise InvalidCredentials()
+    if user.locked_until is not None and user.locked_until > now:
+        raise InvalidCredentials()
+    if not password_ok:
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=settings.login_lock_seconds)
+            user.failed_logins = 0
+        raise InvalidCredentials()
+    user.failed_logins, user.locked_until = 0, None
+    ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+    token = security.issue_token(settings.secret_key.get_secret_value(), user.id, user.clinic_id, now, ttl)
+    return TokenOut(access_token=token, token_type="bearer", expires_in=settings.access_token_ttl_seconds)  # noqa: S106
+
+
+async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    if token.startswith(("sk_", "pk_")):
+        found = await ClinicRepository(session).find_active_key(hash_key(token))
+        if found is None:
+            raise Unauthorized("unknown or revoked key")
+        key, clinic = found
+        return Principal(
+            clinic_id=clinic.id,
+            kind="secret" if key.kind == "secret" else "publishable",
+            scopes=frozenset(key.scopes),
+            allowed_origins=tuple(clinic.allowed_origins),
+            key_id=key.id,
+            label=key.prefix,
+        )
+    claims = security.read_token(settings.secret_key.get_secret_value(), token)
+    # The user is read on every request so that disabling an account takes effect at once.
+    user = await UserRepository(session).get(claims.user_id) if claims else None
+    if claims is None or user is None or user.disabled_at is not None or user.clinic_id != claims.clinic_id:
+        raise Unauthorized("invalid or expired token")
     return Principal(
-        clinic_id=clinic.id,
-        kind="secret" if key.kind == "secret" else "publishable",
-        key_id=key.id,
-        scopes=frozenset(key.scopes),
-        allowed_origins=tuple(clinic.allowed_origins),
+        clinic_id=user.clinic_id,
+        kind="user",
+        scopes=frozenset(ROLE_SCOPES.get(user.role, ())),
+        user_id=user.id,
+        label=user.email,
     )
 
 
 def authorize(principal: Principal, scope: str | None, origin: str | None) -> None:
-    """Scope and origin checks, shared by every protected endpoint."""
+    """Scope and origin checks, shared by every protected endpoint (scope None: any secret key or user)."""
     if principal.kind == "publishable":
         if scope is None or scope not in principal.scopes:
             raise Forbidden("a publishable key cannot be used for this operation")
-        if origin is not None and origin.rstrip("/").lower() not in principal.allowed_origins:
+        if origin is not None and not _origin_allowed(origin, principal.allowed_origins):
             raise Forbidden("this origin is not allowed to use the key")
     elif scope is not None and scope not in principal.scopes:
-        raise Forbidden(f"the key lacks the {scope} scope")
+        raise Forbidden(f"this operation needs the {scope} scope")
+
+
+def _origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    try:
+        return normalise_origin(origin) in allowed
+    except Unprocessable:  # "null" (sandboxed frames, file://) or garbage is never allowed
+        return False

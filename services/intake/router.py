@@ -46,7 +46,7 @@ async def create_intake(
     its publishable key (the request's `Origin` must then be one of the
     clinic's allowed origins). A replayed response carries `Idempotent-Replayed: true`.
     """
-    created, replayed = await service.submit(session, principal.clinic_id, body, idempotency_key)
+    created, replayed = await service.submit(session, principal, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return created

@@ -1,16 +1,35 @@
 """The intake body of SPEC §4 and what the intake endpoints answer."""
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, StrictBool, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.core.schemas import Name, Note2000, PlainText, StrictModel
 from services.triage.schemas import Answers, TriageResult, Urgency
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{3,32}$")]
 Mrn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), PlainText]
+
+
+def _iso_date_only(value: object) -> object:
+    # Pydantic would also take datetimes and Unix timestamps; the contract says YYYY-MM-DD.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("birth_date is a date written YYYY-MM-DD")
+    return value
 
 
 def age_on(birth: date, day: date) -> int:
@@ -20,7 +39,9 @@ def age_on(birth: date, day: date) -> int:
 class Patient(StrictModel):
     given_name: Name
     family_name: Name
-    birth_date: date = Field(description="YYYY-MM-DD; the patient is 12 to 110 years old")
+    birth_date: Annotated[date, BeforeValidator(_iso_date_only)] = Field(
+        description="YYYY-MM-DD; the patient is 12 to 110 years old"
+    )
     sex: Literal["female", "male", "other", "unknown"]
     email: EmailStr | None = None
     phone: Phone | None = None
@@ -38,8 +59,15 @@ class Patient(StrictModel):
 
 
 class Consent(StrictModel):
-    data_processing: Literal[True] = Field(description="Must be true: the runner agrees to their data being processed")
+    data_processing: StrictBool = Field(description="Must be true: the runner agrees to their data being processed")
     contact_ok: StrictBool | None = None
+
+    @field_validator("data_processing")
+    @classmethod
+    def _must_consent(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("consent to data processing is required")
+        return value
 
 
 class IntakeIn(Answers):
@@ -72,9 +100,14 @@ class IntakeCreated(BaseModel):
     referral: ReferralSummary
 
 
-class IntakeRecord(IntakeIn):
-    """A stored intake: the body as accepted, plus its ids and referral."""
+class StoredIntake(IntakeIn):
+    """An intake as accepted (strings trimmed), with its id and time."""
 
     id: uuid.UUID
     created_at: datetime
+
+
+class IntakeRecord(StoredIntake):
+    """A stored intake with its referral's status and triage result."""
+
     referral: ReferralSummary

@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
+from services.core.service import Principal
 from services.intake.models import Intake
 from services.intake.repository import IntakeRepository
-from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary
+from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
 from services.referrals import service as referrals
 from services.referrals.models import Referral
 from services.triage import service as triage
@@ -45,14 +46,14 @@ def _summary(referral: Referral) -> ReferralSummary:
 
 
 async def submit(
-    session: AsyncSession, clinic_id: uuid.UUID, body: IntakeIn, idempotency_key: str | None
+    session: AsyncSession, principal: Principal, body: IntakeIn, idempotency_key: str | None
 ) -> tuple[IntakeCreated, bool]:
     """Store the intake and its referral; returns (result, replayed).
 
     A retry with the same Idempotency-Key and body returns the original result
     and writes nothing; the same key with another body is refused.
     """
-    repo = IntakeRepository(session, clinic_id)
+    repo = IntakeRepository(session, principal.clinic_id)
     request_hash = _fingerprint(body) if idempotency_key else None
     result = triage.evaluate(body)
     now = utcnow()
@@ -76,7 +77,7 @@ async def submit(
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
 
-    referral = await referrals.open_referral(session, clinic_id, intake_id, result, now)
+    referral = await referrals.open_referral(session, principal, intake_id, result, now)
     summary = ReferralSummary(
         id=referral.id, status=referral.status, urgency=result.urgency, due_at=referral.due_at, triage=result
     )
@@ -89,6 +90,16 @@ async def get(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID)
         raise IntakeNotFound(f"no intake {intake_id}")
     intake, referral = found
     return _record(intake, referral)
+
+
+async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake:
+    """The intake's answers as accepted, without its referral."""
+    intake = await IntakeRepository(session, clinic_id).get(intake_id)
+    if intake is None:
+        raise IntakeNotFound(f"no intake {intake_id}")
+    return StoredIntake.model_validate(
+        {**intake.answers, "id": intake.id, "created_at": intake.created_at}, context={"stored": True}
+    )
 
 
 def _record(intake: Intake, referral: Referral) -> IntakeRecord:

@@ -1,10 +1,10 @@
-"""Referrals: one per intake, worked by physios through the queue."""
+"""Referrals, one per intake, worked by physios through the queue; and their audit trail."""
 
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, SmallInteger, String
+from sqlalchemy import Column, Index, SmallInteger, String, Text
 from sqlmodel import Field, SQLModel
 
 from services.core.db import JSONType, UTCDateTime, utcnow
@@ -13,8 +13,11 @@ from services.core.db import JSONType, UTCDateTime, utcnow
 class Referral(SQLModel, table=True):
     __tablename__ = "referrals"
     __table_args__ = (
-        # The queue's order: urgency first, then age, within one clinic.
+        # The queue's order (urgency, then age) within one clinic, for each way it is filtered:
+        # unfiltered or by urgency; by status; by assignee.
         Index("ix_referrals_queue", "clinic_id", "urgency_rank", "created_at", "id"),
+        Index("ix_referrals_queue_status", "clinic_id", "status", "urgency_rank", "created_at", "id"),
+        Index("ix_referrals_queue_assignee", "clinic_id", "assignee_id", "urgency_rank", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -24,7 +27,7 @@ class Referral(SQLModel, table=True):
     # 0 = emergency ... 3 = self_care, so the queue sorts on an index.
     urgency_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
     status: str = Field(default="new", sa_column=Column(String(16), nullable=False))
-    assignee_id: uuid.UUID | None = Field(default=None)
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     focus_areas: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     # The whole TriageResult as given at intake time, with its ruleset_version.
     triage: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
@@ -32,4 +35,25 @@ class Referral(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # Bumped on every change; the ETag, checked by If-Match.
     version: int = Field(default=1, nullable=False)
+
+
+class ReferralEvent(SQLModel, table=True):
+    """One line of the audit trail: who did what to a referral, and when (reads included)."""
+
+    __tablename__ = "referral_events"
+    __table_args__ = (Index("ix_referral_events_referral", "referral_id", "at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", ondelete="CASCADE")
+    referral_id: uuid.UUID = Field(foreign_key="referrals.id", ondelete="CASCADE")
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    actor_type: str = Field(sa_column=Column(String(8), nullable=False))  # "user" | "key"
+    actor_id: uuid.UUID | None = Field(default=None)
+    # An email or a key prefix, kept as it was when the event happened.
+    actor_label: str = Field(sa_column=Column(String(254), nullable=False))
+    action: str = Field(sa_column=Column(String(16), nullable=False))  # created|viewed|claimed|transitioned|noted
+    from_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    to_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

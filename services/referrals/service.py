@@ -1,22 +1,124 @@
-"""Referral rules: creation with its due date; the queue comes later."""
+"""The referral queue's rules: ordering, claims, the transition table, optimistic
+concurrency and the audit trail."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from services.referrals.models import Referral
+from services.core.db import utcnow
+from services.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
+from services.core.pagination import decode_cursor, encode_cursor
+from services.core.service import Principal
+from services.referrals.models import Referral, ReferralEvent
 from services.referrals.repository import ReferralRepository
-from services.referrals.schemas import DUE_AFTER, URGENCY_RANK
-from services.triage.schemas import TriageResult
+from services.referrals.schemas import (
+    DUE_AFTER,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    URGENCY_RANK,
+    EventOut,
+    EventPage,
+    ReferralOut,
+    ReferralPage,
+    Status,
+)
+from services.triage.schemas import TriageResult, Urgency
+
+
+class ReferralNotFound(NotFound):
+    title, slug = "Referral not found", "referral-not-found"
+
+
+class ReferralClaimed(Conflict):
+    title, slug = "Referral claimed", "referral-claimed"
+
+
+class IllegalTransition(Conflict):
+    title, slug = "Illegal transition", "illegal-transition"
+
+
+class StaleVersion(PreconditionFailed):
+    title, slug = "Stale version", "stale-version"
+
+
+class IfMatchRequired(PreconditionRequired):
+    title, slug = "If-Match required", "if-match-required"
+
+
+class NeedsUser(Forbidden):
+    title, slug = "A user must do this", "needs-user"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    statuses: tuple[Status, ...] = ()
+    urgencies: tuple[Urgency, ...] = ()
+    assignee: Literal["me", "none"] | uuid.UUID | None = None
+    overdue: bool | None = None
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _version_from(if_match: str) -> set[int]:
+    versions = set()
+    for tag in if_match.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.isdigit():
+            versions.add(int(tag))
+    return versions
+
+
+def _is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
+    return status in OPEN_STATUSES and due_at < now
+
+
+def to_out(referral: Referral, now: datetime) -> ReferralOut:
+    return ReferralOut.model_validate(
+        {
+            **referral.model_dump(exclude={"assignee_id", "urgency_rank", "ruleset_version"}),
+            "assignee": referral.assignee_id,
+            "overdue": _is_overdue(referral.status, referral.due_at, now),
+        }
+    )
+
+
+def _event(
+    referral_id: uuid.UUID,
+    principal: Principal,
+    action: str,
+    now: datetime,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    note: str | None = None,
+) -> ReferralEvent:
+    return ReferralEvent(
+        clinic_id=principal.clinic_id,
+        referral_id=referral_id,
+        at=now,
+        actor_type="user" if principal.kind == "user" else "key",
+        actor_id=principal.user_id or principal.key_id,
+        actor_label=principal.label,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+    )
 
 
 async def open_referral(
-    session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID, triage: TriageResult, now: datetime
+    session: AsyncSession, principal: Principal, intake_id: uuid.UUID, triage: TriageResult, now: datetime
 ) -> Referral:
     """Create the `new` referral for an intake, due per its urgency (SPEC §6)."""
     referral = Referral(
-        clinic_id=clinic_id,
+        clinic_id=principal.clinic_id,
         intake_id=intake_id,
         urgency=triage.urgency,
         urgency_rank=URGENCY_RANK[triage.urgency],
@@ -27,5 +129,148 @@ async def open_referral(
         updated_at=now,
         due_at=now + DUE_AFTER[triage.urgency],
     )
-    await ReferralRepository(session, clinic_id).insert(referral)
+    repo = ReferralRepository(session, principal.clinic_id)
+    await repo.insert(referral)
+    await repo.add_event(_event(referral.id, principal, "created", now, to_status="new"))
     return referral
+
+
+def _conditions(principal: Principal, queue: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if queue.statuses:
+        conditions.append(col(Referral.status).in_(queue.statuses))
+    if queue.urgencies:
+        conditions.append(col(Referral.urgency_rank).in_([URGENCY_RANK[u] for u in queue.urgencies]))
+    if queue.assignee == "none":
+        conditions.append(col(Referral.assignee_id).is_(None))
+    elif queue.assignee == "me":
+        if principal.user_id is None:
+            raise Unprocessable("assignee=me needs a user's access token, not a key")
+        conditions.append(col(Referral.assignee_id) == principal.user_id)
+    elif queue.assignee is not None:
+        conditions.append(col(Referral.assignee_id) == queue.assignee)
+    if queue.overdue is not None:
+        overdue = and_(col(Referral.status).in_(OPEN_STATUSES), col(Referral.due_at) < now)
+        conditions.append(overdue if queue.overdue else not_(overdue))
+    return conditions
+
+
+async def queue(
+    session: AsyncSession, principal: Principal, filters: QueueFilter, cursor: str | None, limit: int
+) -> ReferralPage:
+    """The clinic's referrals, most urgent first, then oldest first (keyset-paginated)."""
+    now = utcnow()
+    after = decode_cursor(cursor, int, datetime, uuid.UUID) if cursor else None
+    rows = await ReferralRepository(session, principal.clinic_id).page(
+        _conditions(principal, filters, now), after, limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    next_cursor = encode_cursor(last.urgency_rank, last.created_at, last.id) if more and last else None
+    return ReferralPage(items=[to_out(r, now) for r in rows], next_cursor=next_cursor)
+
+
+async def _get(repo: ReferralRepository, referral_id: uuid.UUID) -> Referral:
+    referral = await repo.get(referral_id)
+    if referral is None:
+        raise ReferralNotFound(f"no referral {referral_id}")
+    return referral
+
+
+async def view(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
+    """A referral, its reading recorded on the audit trail (who looked at which patient's data)."""
+    repo = ReferralRepository(session, principal.clinic_id)
+    referral = await _get(repo, referral_id)
+    now = utcnow()
+    await repo.add_event(_event(referral.id, principal, "viewed", now))
+    return to_out(referral, now)
+
+
+async def claim(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
+    if principal.user_id is None:
+        raise NeedsUser("a referral is claimed by a physio's access token, not a key")
+    repo = ReferralRepository(session, principal.clinic_id)
+    now = utcnow()
+    claimed = await repo.claim(referral_id, principal.user_id, now)
+    if claimed is None:
+        current = await _get(repo, referral_id)
+        raise ReferralClaimed(f"the referral is {current.status.replace('_', ' ')}; it can no longer be claimed")
+    await repo.add_event(_event(claimed.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    return to_out(claimed, now)
+
+
+async def claim_next(session: AsyncSession, principal: Principal) -> ReferralOut | None:
+    """Claim the most urgent, oldest unclaimed referral; None when the queue is empty."""
+    if principal.user_id is None:
+        raise NeedsUser("a referral is claimed by a physio's access token, not a key")
+    repo = ReferralRepository(session, principal.clinic_id)
+    now = utcnow()
+    claimed = await repo.claim_next(principal.user_id, now)
+    if claimed is None:
+        return None
+    await repo.add_event(_event(claimed.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    return to_out(claimed, now)
+
+
+async def transition(
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    to: Status,
+    note: str | None,
+    if_match: str | None,
+) -> ReferralOut:
+    """Move a referral along the transition table, if the caller's version is current."""
+    repo = ReferralRepository(session, principal.clinic_id)
+    referral = await _get(repo, referral_id)
+    if if_match is None:
+        raise IfMatchRequired(f"send If-Match: {etag(referral.version)} (the ETag you last read)")
+    if referral.version not in _version_from(if_match):
+        raise StaleVersion(f"the referral changed; it is now at {etag(referral.version)}")
+    if to not in TRANSITIONS[referral.status]:
+        raise IllegalTransition(f"a referral cannot go from {referral.status} to {to}")
+    extra: dict[str, object] = {}
+    if referral.status == "new":  # taking it into review is claiming it
+        if principal.user_id is None:
+            raise NeedsUser("a referral is taken into review by a physio's access token, not a key")
+        extra["assignee_id"] = principal.user_id
+    elif referral.status == "in_review":
+        if principal.user_id is None:
+            raise NeedsUser("only the physio reviewing a referral can accept or decline it")
+        if referral.assignee_id != principal.user_id and "clinic:admin" not in principal.scopes:
+            raise ReferralClaimed("another physio is reviewing this referral")
+    now = utcnow()
+    moved = await repo.move(referral.id, referral.version, referral.status, to, now, **extra)
+    if moved is None:
+        raise StaleVersion("the referral changed while this request was made; read it again")
+    await repo.add_event(
+        _event(moved.id, principal, "transitioned", now, from_status=referral.status, to_status=to, note=note)
+    )
+    return to_out(moved, now)
+
+
+async def add_note(session: AsyncSession, principal: Principal, referral_id: uuid.UUID, text: str) -> EventOut:
+    repo = ReferralRepository(session, principal.clinic_id)
+    referral = await _get(repo, referral_id)
+    event = _event(referral.id, principal, "noted", utcnow(), note=text)
+    await repo.add_event(event)
+    return _event_out(event)
+
+
+def _event_out(event: ReferralEvent) -> EventOut:
+    return EventOut.model_validate({**event.model_dump(), "actor": event.actor_label})
+
+
+async def events(
+    session: AsyncSession, principal: Principal, referral_id: uuid.UUID, cursor: str | None, limit: int
+) -> EventPage:
+    """The referral's audit trail, oldest first."""
+    repo = ReferralRepository(session, principal.clinic_id)
+    await _get(repo, referral_id)
+    after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
+    rows = await repo.events(referral_id, after, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].at, rows[-1].id) if more else None
+    return EventPage(items=[_event_out(e) for e in rows], next_cursor=next_cursor)

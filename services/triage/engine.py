@@ -44,7 +44,7 @@ def holds(condition: Condition, data: dict[str, Any]) -> bool:
 
 
 def _unique_sources(sources: list[Source]) -> list[Source]:
-    seen: dict[tuple[str, str], Source] = {}
+    seen: dict[tuple[str, str | None], Source] = {}
     for s in sources:
         seen.setdefault((s.document, s.quote), s)
     return list(seen.values())

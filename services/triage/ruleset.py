@@ -124,7 +124,7 @@ def check(ruleset: Ruleset, sources_dir: Path = SOURCES_DIR) -> None:
                 raise ValueError(f"rule {rule.id} reads unknown field {path}")
     texts: dict[str, str] = {}
     for source in ruleset.citations():
-        if source.kind != "document":
+        if source.kind != "document" or source.quote is None:
             continue
         if source.document not in texts:
             file = sources_dir / source.document

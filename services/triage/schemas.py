@@ -6,7 +6,7 @@ service adds those two and reuses these sections unchanged.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from services.core.schemas import Note1000, StrictModel
 
@@ -85,10 +85,10 @@ class History(StrictModel):
 
 
 class Running(StrictModel):
-    weekly_km: Annotated[float, Field(ge=0, le=400, allow_inf_nan=False)]
-    mileage_increase_pct: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+    weekly_km: Annotated[StrictFloat, Field(ge=0, le=400, allow_inf_nan=False)]
+    mileage_increase_pct: Annotated[StrictFloat, Field(ge=0, le=1000, allow_inf_nan=False)]
     surface: Literal["road", "trail", "track", "treadmill", "mixed"]
-    shoe_km: Annotated[float, Field(ge=0, le=5000, allow_inf_nan=False)]
+    shoe_km: Annotated[StrictFloat, Field(ge=0, le=5000, allow_inf_nan=False)]
     warm_up: StrictBool
     stretching_per_week: Annotated[StrictInt, Field(ge=0, le=21)]
     strength_sessions_per_week: Annotated[StrictInt, Field(ge=0, le=21)]
@@ -114,12 +114,22 @@ class Answers(StrictModel):
 
 
 class Source(BaseModel):
-    """A citation: a source document's file name and a verbatim passage of it,
-    or (kind `guideline`) a named clinical guideline and what it says."""
+    """A citation. Kind `document`: a source document's file name and a verbatim passage
+    of it. Kind `guideline`: clinical guidance cited by name, with no quote; `statement`
+    says in our words what the rule takes from it."""
 
-    document: str
-    quote: str
     kind: Literal["document", "guideline"] = "document"
+    document: str
+    quote: str | None = None
+    statement: str | None = None
+
+    @model_validator(mode="after")
+    def _quote_or_statement(self) -> "Source":
+        if self.kind == "document" and not self.quote:
+            raise ValueError("a document citation quotes its document")
+        if self.kind == "guideline" and (self.quote is not None or not self.statement):
+            raise ValueError("a guideline citation has a statement, not a quote")
+        return self
 
 
 class RedFlag(BaseModel):

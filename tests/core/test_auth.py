@@ -4,6 +4,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import service
+from services.core.config import Settings
 from services.core.schemas import ClinicCreated
 from tests.factories import intake_body
 
@@ -27,7 +28,8 @@ async def test_unknown_key_and_wrong_scheme_are_401(client: httpx.AsyncClient, c
 
 
 async def test_revoked_key_is_401(client: httpx.AsyncClient, session: AsyncSession, clinic: ClinicCreated) -> None:
-    principal = await service.authenticate(session, clinic.secret_key)
+    principal = await service.authenticate(session, Settings(), clinic.secret_key)
+    assert principal.key_id is not None
     await service.revoke_key(session, clinic.clinic_id, principal.key_id)
     assert (await client.get("/v1/triage/ruleset", headers=bearer(clinic.secret_key))).status_code == 401
 

@@ -17,12 +17,12 @@ from services.intake import service
 from services.intake.models import Intake
 from services.intake.schemas import IntakeIn
 from services.referrals.models import Referral
-from tests.factories import intake_body, make_clinic
+from tests.factories import intake_body, make_clinic, secret_principal
 
 
 async def test_submit_stores_body_as_accepted(session: AsyncSession, clinic: ClinicCreated) -> None:
     body = IntakeIn.model_validate(intake_body(patient={"given_name": "  Ana "}))
-    created, replayed = await service.submit(session, clinic.clinic_id, body, None)
+    created, replayed = await service.submit(session, secret_principal(clinic), body, None)
     assert not replayed
     row = (await session.execute(select(Intake).where(col(Intake.id) == created.id))).scalar_one()
     assert row.answers["patient"]["given_name"] == "Ana"
@@ -34,8 +34,8 @@ async def test_submit_stores_body_as_accepted(session: AsyncSession, clinic: Cli
 async def test_retry_is_recognised_whatever_the_key_order(session: AsyncSession, clinic: ClinicCreated) -> None:
     raw = intake_body()
     reordered = {k: raw[k] for k in reversed(list(raw))}
-    first, _ = await service.submit(session, clinic.clinic_id, IntakeIn.model_validate(raw), "k")
-    again, replayed = await service.submit(session, clinic.clinic_id, IntakeIn.model_validate(reordered), "k")
+    first, _ = await service.submit(session, secret_principal(clinic), IntakeIn.model_validate(raw), "k")
+    again, replayed = await service.submit(session, secret_principal(clinic), IntakeIn.model_validate(reordered), "k")
     assert replayed and again == first
 
 

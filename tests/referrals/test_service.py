@@ -10,7 +10,7 @@ from services.core.schemas import ClinicCreated
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
 from services.referrals.models import Referral
-from tests.factories import intake_body
+from tests.factories import intake_body, secret_principal
 
 DUE = {
     "emergency": ({"neuro": {"saddle_numbness": True}}, timedelta(0)),
@@ -23,7 +23,9 @@ DUE = {
 @pytest.mark.parametrize("urgency", list(DUE))
 async def test_referral_due_at_follows_urgency(session: AsyncSession, clinic: ClinicCreated, urgency: str) -> None:
     change, after = DUE[urgency]
-    created, _ = await intake.submit(session, clinic.clinic_id, IntakeIn.model_validate(intake_body(**change)), None)
+    created, _ = await intake.submit(
+        session, secret_principal(clinic), IntakeIn.model_validate(intake_body(**change)), None
+    )
     row = (await session.execute(select(Referral).where(col(Referral.id) == created.referral.id))).scalar_one()
     assert row.urgency == urgency and row.status == "new" and row.version == 1
     assert row.due_at - row.created_at == after

@@ -48,6 +48,9 @@ URGENCY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("left-sided", {"pain": {"side": "left"}}, "routine"),
     ("right-sided", {"pain": {"side": "right"}}, "routine"),
     ("both sides", {"pain": {"side": "both"}}, "self_care"),
+    ("radiating above the knee", {"pain": {"radiates_to_leg": "above_knee"}}, "routine"),
+    ("radiating below the knee", {"pain": {"radiates_to_leg": "below_knee"}}, "routine"),
+    ("leg weakness alone", {"neuro": {"leg_weakness": True}}, "routine"),
     ("severe but benign", {"pain": {"intensity_now": 8, "intensity_running": 9}}, "self_care"),
     (
         "tight everything",

@@ -1,0 +1,47 @@
+"""Password hashing (argon2) and signed access tokens (JWT, HS256)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both paths take the same time.
+_DUMMY_HASH = _hasher.hash("backstride-timing-equaliser")
+_ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    clinic_id: uuid.UUID
+
+
+def issue_token(secret: str, user_id: uuid.UUID, clinic_id: uuid.UUID, now: datetime, ttl: timedelta) -> str:
+    claims = {"sub": str(user_id), "cid": str(clinic_id), "typ": "access", "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def read_token(secret: str, token: str) -> TokenClaims | None:
+    """The claims of a valid, unexpired access token; None for anything else."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "cid", "exp"]})
+        if claims.get("typ") != "access":
+            return None
+        return TokenClaims(user_id=uuid.UUID(claims["sub"]), clinic_id=uuid.UUID(claims["cid"]))
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
