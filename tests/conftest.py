@@ -138,3 +138,16 @@ async def clinic(session: AsyncSession) -> ClinicCreated:
 def sk(clinic: ClinicCreated) -> dict[str, str]:
     """Headers authenticating with the clinic's secret key."""
     return {"Authorization": f"Bearer {clinic.secret_key}"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_argon2() -> Iterator[None]:
+    """Argon2 with minimal cost: still the real algorithm, without 50 ms per hash in every test."""
+    from argon2 import PasswordHasher
+
+    from services.core import security
+
+    original = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = original

@@ -70,6 +70,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_referrals_queue_assignee", "referrals", ["clinic_id", "assignee_id", "urgency_rank", "created_at", "id"]
     )
+    open_queue = sa.text("status IN ('new', 'in_review')")
+    op.create_index(
+        "ix_referrals_queue_open",
+        "referrals",
+        ["clinic_id", "urgency_rank", "created_at", "id"],
+        postgresql_where=open_queue,
+        sqlite_where=open_queue,
+    )
     # SQLite cannot add a foreign key in place; batch mode copies the table there.
     with op.batch_alter_table("referrals") as batch:
         batch.create_foreign_key(
@@ -80,6 +88,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("referrals") as batch:
         batch.drop_constraint(op.f("fk_referrals_assignee_id_users"), type_="foreignkey")
+    op.drop_index("ix_referrals_queue_open", table_name="referrals")
     op.drop_index("ix_referrals_queue_assignee", table_name="referrals")
     op.drop_index("ix_referrals_queue_status", table_name="referrals")
     op.drop_table("referral_events")

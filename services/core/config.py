@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - the value refused outside development
+DEV_SECRET = "dev-insecure-secret-change-me-before-production"  # noqa: S105 - the value refused outside development
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",

@@ -4,10 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, SmallInteger, String, Text
+from sqlalchemy import Column, Index, SmallInteger, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from services.core.db import JSONType, UTCDateTime, utcnow
+
+OPEN_CONDITION = text("status IN ('new', 'in_review')")
 
 
 class Referral(SQLModel, table=True):
@@ -18,6 +20,16 @@ class Referral(SQLModel, table=True):
         Index("ix_referrals_queue", "clinic_id", "urgency_rank", "created_at", "id"),
         Index("ix_referrals_queue_status", "clinic_id", "status", "urgency_rank", "created_at", "id"),
         Index("ix_referrals_queue_assignee", "clinic_id", "assignee_id", "urgency_rank", "created_at", "id"),
+        # The open queue (new + in review, and so overdue) stays small however many are closed.
+        Index(
+            "ix_referrals_queue_open",
+            "clinic_id",
+            "urgency_rank",
+            "created_at",
+            "id",
+            postgresql_where=OPEN_CONDITION,
+            sqlite_where=OPEN_CONDITION,
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, insert, select, tuple_, update
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
@@ -22,13 +22,19 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
         values = {c.name: getattr(referral, c.name) for c in Referral.__table__.columns}  # type: ignore[attr-defined]
         await self.session.execute(insert(Referral).values(**{**values, "clinic_id": self.clinic_id}))
 
-    async def page(
+    def page_statement(
         self, filters: list[ColumnElement[bool]], after: tuple[Any, ...] | None, limit: int
-    ) -> list[Referral]:
+    ) -> Select[Referral]:
+        """The queue listing query (bench/queue_plans.py shows its plans on a million rows)."""
         statement = self.scoped(select(Referral)).where(*filters).order_by(*QUEUE_ORDER).limit(limit)
         if after is not None:
             statement = statement.where(tuple_(*QUEUE_ORDER) > tuple_(*after))
-        return list((await self.session.execute(statement)).scalars())
+        return statement
+
+    async def page(
+        self, filters: list[ColumnElement[bool]], after: tuple[Any, ...] | None, limit: int
+    ) -> list[Referral]:
+        return list((await self.session.execute(self.page_statement(filters, after, limit))).scalars())
 
     async def _update(self, where: list[ColumnElement[bool]], **values: Any) -> Referral | None:
         statement = (

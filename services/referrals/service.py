@@ -135,7 +135,7 @@ async def open_referral(
     return referral
 
 
-def _conditions(principal: Principal, queue: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
+def queue_conditions(principal: Principal, queue: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if queue.statuses:
         conditions.append(col(Referral.status).in_(queue.statuses))
@@ -162,7 +162,7 @@ async def queue(
     now = utcnow()
     after = decode_cursor(cursor, int, datetime, uuid.UUID) if cursor else None
     rows = await ReferralRepository(session, principal.clinic_id).page(
-        _conditions(principal, filters, now), after, limit + 1
+        queue_conditions(principal, filters, now), after, limit + 1
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -188,9 +188,10 @@ async def view(session: AsyncSession, principal: Principal, referral_id: uuid.UU
 
 
 async def claim(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
-    if principal.user_id is None:
-        raise NeedsUser("a referral is claimed by a physio's access token, not a key")
     repo = ReferralRepository(session, principal.clinic_id)
+    if principal.user_id is None:
+        await _get(repo, referral_id)  # another clinic's id is a 404 whoever asks
+        raise NeedsUser("a referral is claimed by a physio's access token, not a key")
     now = utcnow()
     claimed = await repo.claim(referral_id, principal.user_id, now)
     if claimed is None:
@@ -241,11 +242,13 @@ async def transition(
         if referral.assignee_id != principal.user_id and "clinic:admin" not in principal.scopes:
             raise ReferralClaimed("another physio is reviewing this referral")
     now = utcnow()
-    moved = await repo.move(referral.id, referral.version, referral.status, to, now, **extra)
+    # The UPDATE refreshes `referral` in place (same identity), so keep where it came from.
+    from_status = referral.status
+    moved = await repo.move(referral.id, referral.version, from_status, to, now, **extra)
     if moved is None:
         raise StaleVersion("the referral changed while this request was made; read it again")
     await repo.add_event(
-        _event(moved.id, principal, "transitioned", now, from_status=referral.status, to_status=to, note=note)
+        _event(moved.id, principal, "transitioned", now, from_status=from_status, to_status=to, note=note)
     )
     return to_out(moved, now)
 
