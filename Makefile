@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint typecheck pytest openapi clean
+.PHONY: install run test lint typecheck pytest fuzz openapi clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ typecheck:
 
 pytest:
 	$(BIN)/pytest
+
+# Longer, randomised schemathesis run (the suite's contract test is repeatable).
+fuzz: install
+	CONTRACT_EXAMPLES=400 CONTRACT_RANDOM=1 $(BIN)/pytest tests/test_contract.py -x
 
 # Regenerate the committed OpenAPI document after an API change.
 openapi: install

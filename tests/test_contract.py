@@ -2,6 +2,7 @@
 valid keys, and checks that nothing answers 5xx or strays from the OpenAPI document."""
 
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,9 @@ def contract_app(settings: Settings) -> FastAPI:
     return create_app(settings, database=Database(settings.database_url, pooled=False))
 
 
+# The suite runs a fixed, repeatable sample; `make fuzz` explores with random seeds and more examples.
+EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "60"))
+RANDOM = os.environ.get("CONTRACT_RANDOM") == "1"
 KEY_OPERATIONS = {"/v1/intakes", "/v1/triage/evaluate"}
 # A random If-Match never names the current version, so success cannot be asked of these.
 NEEDS_PRECONDITION = {("POST", "/v1/referrals/{referral_id}/transitions")}
@@ -115,7 +119,13 @@ def test_api_contract(contract_app: FastAPI, world: World, method: str, path: st
             strategy = strategy | operation.as_strategy(generation_mode=mode, body=known_body)
 
     @given(case=strategy)
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=not RANDOM,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     def run(case: schemathesis.Case[Any]) -> None:
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         seen.add(response.status_code)

@@ -30,7 +30,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(?::\d{1,5})?$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
 MIN_PASSWORD = 10
 
 
@@ -175,7 +175,9 @@ async def set_password(session: AsyncSession, email: str, password: str) -> None
 async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenOut:
     """Exchange email and password for an access token; repeated failures lock the account a while."""
     now = utcnow()
-    user = await UserRepository(session).by_email(email.strip().lower())
+    email = email.strip().lower()
+    # Not an email (NUL bytes included, which PostgreSQL refuses): nobody, but the same work and answer.
+    user = await UserRepository(session).by_email(email) if _EMAIL.match(email) else None
     password_ok = security.verify_password(user.password_hash if user else None, password)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials()

@@ -133,3 +133,10 @@ async def test_create_user_rules(session: AsyncSession, clinic: ClinicCreated) -
         await service.create_user(
             session, clinic_slug="no-such-clinic", email="x@y.example", role="physio", password="long-enough-pw"
         )
+
+
+@pytest.mark.parametrize("username", ["nul\x00@clinic.example", "", "no-at-sign", "a@b.example\x00"])
+async def test_odd_usernames_are_plain_401s(client: httpx.AsyncClient, username: str) -> None:
+    response = await token_response(client, username, "whatever-password")
+    assert response.status_code in (401, 422)
+    assert response.headers["content-type"] == "application/problem+json"
