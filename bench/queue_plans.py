@@ -19,7 +19,8 @@ from services.core import migrations
 from services.core.db import Database
 from services.core.service import Principal
 from services.referrals.repository import ReferralRepository
-from services.referrals.service import QueueFilter, queue_conditions
+from services.referrals.schemas import QueueQuery
+from services.referrals.service import queue_conditions
 
 CLINIC = "INSERT INTO clinics (id, slug, name, allowed_origins, created_at) VALUES ($1, $2, $2, '[]', now())"
 USER = """INSERT INTO users (id, clinic_id, email, role, password_hash, failed_logins, created_at)
@@ -70,15 +71,15 @@ async def explain_all(url: str, clinic_id: uuid.UUID, physio: uuid.UUID) -> None
     now = datetime.now(UTC)
     async with database.sessionmaker() as session:
         repo = ReferralRepository(session, clinic_id)
-        deep = (await repo.page(queue_conditions(principal, QueueFilter(), now), None, 1))[0]
+        deep = (await repo.page(queue_conditions(principal, QueueQuery(), now), None, 1))[0]
         cases = {
-            "first page, no filter": (QueueFilter(), None),
-            "status=new": (QueueFilter(statuses=("new",)), None),
-            "status=new&status=in_review": (QueueFilter(statuses=("new", "in_review")), None),
-            "overdue=true": (QueueFilter(overdue=True), None),
-            "urgency=urgent": (QueueFilter(urgencies=("urgent",)), None),
-            "assignee=me": (QueueFilter(assignee="me"), None),
-            "deep keyset page (cursor)": (QueueFilter(), (2, deep.created_at, deep.id)),
+            "first page, no filter": (QueueQuery(), None),
+            "status=new": (QueueQuery(status=["new"]), None),
+            "status=new&status=in_review": (QueueQuery(status=["new", "in_review"]), None),
+            "overdue=true": (QueueQuery(overdue=True), None),
+            "urgency=urgent": (QueueQuery(urgency=["urgent"]), None),
+            "assignee=me": (QueueQuery(assignee="me"), None),
+            "deep keyset page (cursor)": (QueueQuery(), (2, deep.created_at, deep.id)),
         }
         connection = await session.connection()
         for title, (filters, after) in cases.items():

@@ -46,9 +46,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> "Settings":
+        # PostgreSQL means a real deployment even if BACKSTRIDE_ENV was forgotten: tokens signed
+        # with the published development secret could be forged by anyone.
         secret = self.secret_key.get_secret_value()
-        if self.environment != "development" and (secret == DEV_SECRET or len(secret) < 32):
-            raise ValueError("SECRET_KEY must be set to a random value of at least 32 characters outside development")
+        serious = self.environment != "development" or not self.is_sqlite
+        if serious and (secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError(
+                "SECRET_KEY must be set to a random value of at least 32 characters "
+                "outside development and whenever the database is PostgreSQL"
+            )
         return self
 
     @property

@@ -1,5 +1,6 @@
 """Clinics, keys, users and who is calling: the rules, free of HTTP."""
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -157,9 +158,8 @@ async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, ro
     users = UserRepository(session)
     if await users.by_email(email) is not None:
         raise Conflict("a user with this email exists")
-    return await users.add(
-        User(clinic_id=clinic.id, email=email, role=role, password_hash=security.hash_password(password))
-    )
+    password_hash = await asyncio.to_thread(security.hash_password, password)
+    return await users.add(User(clinic_id=clinic.id, email=email, role=role, password_hash=password_hash))
 
 
 async def set_password(session: AsyncSession, email: str, password: str) -> None:
@@ -168,7 +168,7 @@ async def set_password(session: AsyncSession, email: str, password: str) -> None
     user = await UserRepository(session).by_email(email.strip().lower())
     if user is None:
         raise NotFound("no such user")
-    user.password_hash = security.hash_password(password)
+    user.password_hash = await asyncio.to_thread(security.hash_password, password)
     user.failed_logins, user.locked_until = 0, None
 
 
@@ -178,16 +178,16 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     email = email.strip().lower()
     # Not an email (NUL bytes included, which PostgreSQL refuses): nobody, but the same work and answer.
     user = await UserRepository(session).by_email(email) if _EMAIL.match(email) else None
-    password_ok = security.verify_password(user.password_hash if user else None, password)
+    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
+    password_ok = await asyncio.to_thread(security.verify_password, user.password_hash if user else None, password)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials()
     if user.locked_until is not None and user.locked_until > now:
         raise InvalidCredentials()
     if not password_ok:
-        user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=settings.login_lock_seconds)
-            user.failed_logins = 0
+        # Counted in the database, not in Python: concurrent guesses must all count.
+        lock_until = now + timedelta(seconds=settings.login_lock_seconds)
+        await UserRepository(session).record_failed_login(user.id, settings.login_max_failures, lock_until)
         raise InvalidCredentials()
     user.failed_logins, user.locked_until = 0, None
     ttl = timedelta(seconds=settings.access_token_ttl_seconds)

@@ -1,6 +1,5 @@
 """Intake queries, always within one clinic."""
 
-import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +9,6 @@ from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
 from services.intake.models import Intake
-from services.referrals.models import Referral
 
 
 class IntakeRepository(ClinicScopedRepository[Intake]):
@@ -33,15 +31,6 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
         result = await self.session.execute(statement)
         return result.first() is not None
 
-    async def with_referral(self, intake_id: uuid.UUID) -> tuple[Intake, Referral] | None:
-        return await self._one(col(Intake.id) == intake_id)
-
-    async def by_idempotency_key(self, key: str) -> tuple[Intake, Referral] | None:
-        return await self._one(col(Intake.idempotency_key) == key)
-
-    async def _one(self, where: Any) -> tuple[Intake, Referral] | None:
-        statement = self.scoped(
-            select(Intake, Referral).join(Referral, col(Referral.intake_id) == col(Intake.id)).where(where)
-        )
-        row = (await self.session.execute(statement)).first()
-        return (row[0], row[1]) if row else None
+    async def by_idempotency_key(self, key: str) -> Intake | None:
+        statement = self.scoped(select(Intake)).where(col(Intake.idempotency_key) == key)
+        return (await self.session.execute(statement)).scalar_one_or_none()

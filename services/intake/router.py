@@ -58,5 +58,6 @@ async def get_intake(
     session: Session,
     principal: Annotated[Principal, Depends(require("intake:read"))],
 ) -> IntakeRecord:
-    """The stored intake, as accepted, with its referral's status and triage result."""
-    return await service.get(session, principal.clinic_id, intake_id)
+    """The stored intake, as accepted, with its referral's status and triage result.
+    The read is recorded on the referral's audit trail."""
+    return await service.get(session, principal, intake_id)

@@ -9,13 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.service import Principal
-from services.intake.models import Intake
 from services.intake.repository import IntakeRepository
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
 from services.referrals import service as referrals
-from services.referrals.models import Referral
+from services.referrals.schemas import ReferralOut
 from services.triage import service as triage
-from services.triage.schemas import TriageResult
 
 
 class IdempotencyKeyReused(Unprocessable):
@@ -35,14 +33,8 @@ def _fingerprint(body: IntakeIn) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _summary(referral: Referral) -> ReferralSummary:
-    return ReferralSummary(
-        id=referral.id,
-        status=referral.status,
-        urgency=referral.urgency,
-        due_at=referral.due_at,
-        triage=TriageResult.model_validate(referral.triage),
-    )
+def _summary(referral: ReferralOut) -> ReferralSummary:
+    return ReferralSummary.model_validate(referral.model_dump())
 
 
 async def submit(
@@ -69,27 +61,29 @@ async def submit(
     )
     if not inserted:
         assert idempotency_key is not None  # rows without a key never conflict
-        found = await repo.by_idempotency_key(idempotency_key)
-        if found is None:  # the other request rolled back between our insert and this read
+        intake = await repo.by_idempotency_key(idempotency_key)
+        # Defensive: ON CONFLICT waits for the other transaction, so it has committed by now.
+        if intake is None:
             raise IdempotencyKeyInFlight("a request with this Idempotency-Key did not finish; retry")
-        intake, referral = found
         if intake.request_hash != request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
+        referral = await referrals.for_intake(session, principal.clinic_id, intake.id)
         return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
 
-    referral = await referrals.open_referral(session, principal, intake_id, result, now)
+    opened = await referrals.open_referral(session, principal, intake_id, result, now)
     summary = ReferralSummary(
-        id=referral.id, status=referral.status, urgency=result.urgency, due_at=referral.due_at, triage=result
+        id=opened.id, status=opened.status, urgency=result.urgency, due_at=opened.due_at, triage=result
     )
     return IntakeCreated(id=intake_id, created_at=now, referral=summary), False
 
 
-async def get(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> IntakeRecord:
-    found = await IntakeRepository(session, clinic_id).with_referral(intake_id)
-    if found is None:
-        raise IntakeNotFound(f"no intake {intake_id}")
-    intake, referral = found
-    return _record(intake, referral)
+async def get(session: AsyncSession, principal: Principal, intake_id: uuid.UUID) -> IntakeRecord:
+    """The intake with its referral; reading it goes on the referral's audit trail."""
+    answers = await stored(session, principal.clinic_id, intake_id)
+    referral = await referrals.view_for_intake(session, principal, intake_id)
+    return IntakeRecord.model_validate(
+        {**answers.model_dump(), "referral": _summary(referral)}, context={"stored": True}
+    )
 
 
 async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake:
@@ -99,11 +93,4 @@ async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UU
         raise IntakeNotFound(f"no intake {intake_id}")
     return StoredIntake.model_validate(
         {**intake.answers, "id": intake.id, "created_at": intake.created_at}, context={"stored": True}
-    )
-
-
-def _record(intake: Intake, referral: Referral) -> IntakeRecord:
-    return IntakeRecord.model_validate(
-        {**intake.answers, "id": intake.id, "created_at": intake.created_at, "referral": _summary(referral)},
-        context={"stored": True},
     )

@@ -36,6 +36,10 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
     ) -> list[Referral]:
         return list((await self.session.execute(self.page_statement(filters, after, limit))).scalars())
 
+    async def for_intake(self, intake_id: uuid.UUID) -> Referral | None:
+        statement = self.scoped(select(Referral)).where(col(Referral.intake_id) == intake_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
     async def _update(self, where: list[ColumnElement[bool]], **values: Any) -> Referral | None:
         statement = (
             update(Referral)

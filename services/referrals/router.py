@@ -33,8 +33,7 @@ async def list_referrals(session: Session, principal: Reader, query: Annotated[Q
     """The clinic's referral queue: emergency first, then urgent, routine, self-care; oldest first
     within an urgency. Keyset-paginated: pass `next_cursor` as `cursor` for the next page, which stays
     correct while new referrals arrive."""
-    filters = service.QueueFilter(tuple(query.status), tuple(query.urgency), query.assignee, query.overdue)
-    return await service.queue(session, principal, filters, query.cursor, query.limit)
+    return await service.queue(session, principal, query)
 
 
 @router.post(
@@ -109,4 +108,4 @@ async def list_events(
     referral_id: uuid.UUID, session: Session, principal: Reader, page: Annotated[PageQuery, Query()]
 ) -> EventPage:
     """The audit trail: who created, viewed, claimed, moved or annotated the referral, and when."""
-    return await service.events(session, principal, referral_id, page.cursor, page.limit)
+    return await service.events(session, principal, referral_id, page)

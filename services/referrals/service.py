@@ -1,10 +1,9 @@
 """The referral queue's rules: ordering, claims, the transition table, optimistic
 concurrency and the audit trail."""
 
+import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +11,7 @@ from sqlmodel import col
 
 from services.core.db import utcnow
 from services.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
-from services.core.pagination import decode_cursor, encode_cursor
+from services.core.pagination import decode_cursor, page
 from services.core.service import Principal
 from services.referrals.models import Referral, ReferralEvent
 from services.referrals.repository import ReferralRepository
@@ -23,11 +22,13 @@ from services.referrals.schemas import (
     URGENCY_RANK,
     EventOut,
     EventPage,
+    PageQuery,
+    QueueQuery,
     ReferralOut,
     ReferralPage,
     Status,
 )
-from services.triage.schemas import TriageResult, Urgency
+from services.triage.schemas import TriageResult
 
 
 class ReferralNotFound(NotFound):
@@ -54,25 +55,19 @@ class NeedsUser(Forbidden):
     title, slug = "A user must do this", "needs-user"
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    statuses: tuple[Status, ...] = ()
-    urgencies: tuple[Urgency, ...] = ()
-    assignee: Literal["me", "none"] | uuid.UUID | None = None
-    overdue: bool | None = None
-
-
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _version_from(if_match: str) -> set[int]:
-    versions = set()
-    for tag in if_match.split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
-            versions.add(int(tag))
-    return versions
+_ETAG = re.compile(r'(?:W/)?"?([0-9]{1,18})"?')
+
+
+def _matches(if_match: str, version: int) -> bool:
+    """RFC 9110 If-Match: `*` or a list of ETags, one of which must be the current one."""
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return True
+    return any((m := _ETAG.fullmatch(tag)) is not None and int(m.group(1)) == version for tag in tags)
 
 
 def _is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
@@ -135,12 +130,12 @@ async def open_referral(
     return referral
 
 
-def queue_conditions(principal: Principal, queue: QueueFilter, now: datetime) -> list[ColumnElement[bool]]:
+def queue_conditions(principal: Principal, queue: QueueQuery, now: datetime) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if queue.statuses:
-        conditions.append(col(Referral.status).in_(queue.statuses))
-    if queue.urgencies:
-        conditions.append(col(Referral.urgency_rank).in_([URGENCY_RANK[u] for u in queue.urgencies]))
+    if queue.status:
+        conditions.append(col(Referral.status).in_(queue.status))
+    if queue.urgency:
+        conditions.append(col(Referral.urgency_rank).in_([URGENCY_RANK[u] for u in queue.urgency]))
     if queue.assignee == "none":
         conditions.append(col(Referral.assignee_id).is_(None))
     elif queue.assignee == "me":
@@ -155,20 +150,15 @@ def queue_conditions(principal: Principal, queue: QueueFilter, now: datetime) ->
     return conditions
 
 
-async def queue(
-    session: AsyncSession, principal: Principal, filters: QueueFilter, cursor: str | None, limit: int
-) -> ReferralPage:
+async def queue(session: AsyncSession, principal: Principal, query: QueueQuery) -> ReferralPage:
     """The clinic's referrals, most urgent first, then oldest first (keyset-paginated)."""
     now = utcnow()
-    after = decode_cursor(cursor, int, datetime, uuid.UUID) if cursor else None
+    after = decode_cursor(query.cursor, int, datetime, uuid.UUID) if query.cursor else None
     rows = await ReferralRepository(session, principal.clinic_id).page(
-        queue_conditions(principal, filters, now), after, limit + 1
+        queue_conditions(principal, query, now), after, query.limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    next_cursor = encode_cursor(last.urgency_rank, last.created_at, last.id) if more and last else None
-    return ReferralPage(items=[to_out(r, now) for r in rows], next_cursor=next_cursor)
+    items, next_cursor = page(rows, query.limit, lambda r: (r.urgency_rank, r.created_at, r.id))
+    return ReferralPage(items=[to_out(r, now) for r in items], next_cursor=next_cursor)
 
 
 async def _get(repo: ReferralRepository, referral_id: uuid.UUID) -> Referral:
@@ -181,7 +171,27 @@ async def _get(repo: ReferralRepository, referral_id: uuid.UUID) -> Referral:
 async def view(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
     """A referral, its reading recorded on the audit trail (who looked at which patient's data)."""
     repo = ReferralRepository(session, principal.clinic_id)
-    referral = await _get(repo, referral_id)
+    return await _viewed(repo, principal, await _get(repo, referral_id))
+
+
+async def view_for_intake(session: AsyncSession, principal: Principal, intake_id: uuid.UUID) -> ReferralOut:
+    """The referral of an intake whose answers are being read; the read goes on its audit trail."""
+    repo = ReferralRepository(session, principal.clinic_id)
+    referral = await repo.for_intake(intake_id)
+    if referral is None:
+        raise ReferralNotFound(f"no referral for intake {intake_id}")
+    return await _viewed(repo, principal, referral)
+
+
+async def for_intake(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> ReferralOut:
+    """The intake's referral as it is now (for replaying an idempotent submission)."""
+    referral = await ReferralRepository(session, clinic_id).for_intake(intake_id)
+    if referral is None:
+        raise ReferralNotFound(f"no referral for intake {intake_id}")
+    return to_out(referral, utcnow())
+
+
+async def _viewed(repo: ReferralRepository, principal: Principal, referral: Referral) -> ReferralOut:
     now = utcnow()
     await repo.add_event(_event(referral.id, principal, "viewed", now))
     return to_out(referral, now)
@@ -227,7 +237,7 @@ async def transition(
     referral = await _get(repo, referral_id)
     if if_match is None:
         raise IfMatchRequired(f"send If-Match: {etag(referral.version)} (the ETag you last read)")
-    if referral.version not in _version_from(if_match):
+    if not _matches(if_match, referral.version):
         raise StaleVersion(f"the referral changed; it is now at {etag(referral.version)}")
     if to not in TRANSITIONS[referral.status]:
         raise IllegalTransition(f"a referral cannot go from {referral.status} to {to}")
@@ -265,15 +275,11 @@ def _event_out(event: ReferralEvent) -> EventOut:
     return EventOut.model_validate({**event.model_dump(), "actor": event.actor_label})
 
 
-async def events(
-    session: AsyncSession, principal: Principal, referral_id: uuid.UUID, cursor: str | None, limit: int
-) -> EventPage:
+async def events(session: AsyncSession, principal: Principal, referral_id: uuid.UUID, query: PageQuery) -> EventPage:
     """The referral's audit trail, oldest first."""
     repo = ReferralRepository(session, principal.clinic_id)
     await _get(repo, referral_id)
-    after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
-    rows = await repo.events(referral_id, after, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].at, rows[-1].id) if more else None
-    return EventPage(items=[_event_out(e) for e in rows], next_cursor=next_cursor)
+    after = decode_cursor(query.cursor, datetime, uuid.UUID) if query.cursor else None
+    rows = await repo.events(referral_id, after, query.limit + 1)
+    items, next_cursor = page(rows, query.limit, lambda e: (e.at, e.id))
+    return EventPage(items=[_event_out(e) for e in items], next_cursor=next_cursor)

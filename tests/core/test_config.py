@@ -31,7 +31,12 @@ def test_environment_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatc
     ],
 )
 def test_database_url_gets_the_async_driver(given: str, expected: str) -> None:
-    assert Settings(database_url=given).database_url == expected
+    assert Settings(database_url=given, secret_key="s" * 40).database_url == expected
+
+
+def test_postgresql_refuses_the_development_secret_whatever_the_environment() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(environment="development", database_url="postgresql://u@h/db")
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])

@@ -27,7 +27,7 @@ async def test_submit_stores_body_as_accepted(session: AsyncSession, clinic: Cli
     row = (await session.execute(select(Intake).where(col(Intake.id) == created.id))).scalar_one()
     assert row.answers["patient"]["given_name"] == "Ana"
     assert row.idempotency_key is None and row.request_hash is None
-    record = await service.get(session, clinic.clinic_id, created.id)
+    record = await service.get(session, secret_principal(clinic), created.id)
     assert record.referral == created.referral
 
 

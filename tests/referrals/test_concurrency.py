@@ -109,3 +109,21 @@ async def test_simultaneous_next_never_hands_out_a_referral_twice(
         owner = {str(r.id): str(r.assignee_id) for r in rows}
     for physio, claims in zip(physios, per_physio, strict=True):
         assert all(owner[rid] == str(physio.id) for rid in claims)
+
+
+async def test_simultaneous_wrong_passwords_all_count(
+    server: str, database: Database, settings: Settings, team: tuple[ClinicCreated, list[User], list[str]]
+) -> None:
+    """Guessing in parallel must not slip past the lockout."""
+    clinic, _, _ = team
+    async with database.sessionmaker() as session, session.begin():
+        user, password = await make_user(session, clinic.slug)
+    form = {"username": user.email, "password": "wrong-password"}
+    async with httpx.AsyncClient(base_url=server, timeout=30) as http:
+        guesses = await asyncio.gather(*(http.post("/v1/auth/token", data=form) for _ in range(12)))
+        assert {r.status_code for r in guesses} == {401}
+        right = await http.post("/v1/auth/token", data={"username": user.email, "password": password})
+    assert right.status_code == 401  # locked
+    async with database.sessionmaker() as session:
+        stored = await session.get(User, user.id)
+        assert stored is not None and stored.locked_until is not None

@@ -287,3 +287,58 @@ async def test_another_clinic_sees_none_of_it(
     mine = (await client.get(f"/v1/referrals/{rid}/events", headers=staff.physio_headers)).json()["items"]
     assert [e["action"] for e in mine] == ["created"]
     assert (await client.post("/v1/intakes", json=intake_body(), headers=sk)).status_code == 201
+
+
+@pytest.mark.parametrize("tag", ['"\u00b2"', "W/", '"99999999999999999999999"', "", ","])
+async def test_odd_if_match_values_are_412(
+    client: httpx.AsyncClient, sk: dict[str, str], staff: Staff, tag: str
+) -> None:
+    rid = (await submit(client, sk))["id"]
+    response = await client.post(
+        f"/v1/referrals/{rid}/transitions",
+        json={"to": "in_review"},
+        headers=[*((k.encode(), v.encode()) for k, v in staff.physio_headers.items()), (b"If-Match", tag.encode())],
+    )
+    assert response.status_code == 412, response.text
+
+
+async def test_if_match_star_and_lists(client: httpx.AsyncClient, sk: dict[str, str], staff: Staff) -> None:
+    rid = (await submit(client, sk))["id"]
+    star = await transition(client, rid, "in_review", staff.physio_headers, etag="*")
+    assert star.status_code == 200
+    listed = await transition(client, rid, "accepted", staff.physio_headers, etag='"7", W/"2"')
+    assert listed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [2**70, "2026-01-01T00:00:00+00:00", "00000000-0000-0000-0000-000000000000"],
+        [1, "0001-01-01T00:00:00+01:00", "00000000-0000-0000-0000-000000000000"],
+        [1, "9999-12-31T23:59:59-05:00", "00000000-0000-0000-0000-000000000000"],
+        [1, "2026-01-01T00:00:00", "00000000-0000-0000-0000-000000000000"],
+        [True, "2026-01-01T00:00:00+00:00", "not-a-uuid"],
+    ],
+)
+async def test_forged_cursors_are_422(
+    client: httpx.AsyncClient, sk: dict[str, str], staff: Staff, values: list[object]
+) -> None:
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    rid = (await submit(client, sk))["id"]
+    assert (await client.get(f"/v1/referrals?cursor={cursor}", headers=staff.physio_headers)).status_code == 422
+    events = await client.get(f"/v1/referrals/{rid}/events?cursor={cursor}", headers=staff.physio_headers)
+    assert events.status_code == 422
+
+
+async def test_reading_the_intake_is_on_the_referrals_audit_trail(
+    client: httpx.AsyncClient, sk: dict[str, str], staff: Staff
+) -> None:
+    referral = await submit(client, sk)
+    detail = (await client.get(f"/v1/referrals/{referral['id']}", headers=staff.admin_headers)).json()
+    assert (await client.get(f"/v1/intakes/{detail['intake_id']}", headers=staff.physio_headers)).status_code == 200
+    events = (await client.get(f"/v1/referrals/{referral['id']}/events", headers=staff.admin_headers)).json()["items"]
+    viewers = [e["actor"] for e in events if e["action"] == "viewed"]
+    assert viewers == [events[1]["actor"], staff.physio.email]

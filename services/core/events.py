@@ -1,0 +1,35 @@
+"""In-process domain events, so a referral change can queue its export in the same
+transaction without the referrals service importing the export service (which reads
+referrals to build Bundles)."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class ReferralChanged:
+    clinic_id: uuid.UUID
+    referral_id: uuid.UUID
+    event: Literal["referral.created", "referral.status_changed"]
+    at: datetime
+
+
+Subscriber = Callable[[AsyncSession, ReferralChanged], Awaitable[None]]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> Subscriber:
+    """Register a subscriber (at import time); it runs inside the publisher's transaction."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+    return subscriber
+
+
+async def publish(session: AsyncSession, change: ReferralChanged) -> None:
+    for subscriber in _subscribers:
+        await subscriber(session, change)

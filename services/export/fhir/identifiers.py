@@ -1,0 +1,32 @@
+"""Identifier systems and code systems.
+
+Each clinic gets its own identifier system per resource type, so two clinics
+exporting to one FHIR server can never collide, and conditional creates
+(`ifNoneExist=identifier=system|value`) make re-sending a referral harmless.
+"""
+
+import uuid
+
+CODES = "urn:backstride:codes"  # Backstride's own codes: urgency, focus areas, red flags
+QUESTIONNAIRE_URL = "urn:backstride:fhir:Questionnaire/backstride-intake"
+QUESTIONNAIRE_VERSION = "1.0.0"
+REFERRAL_STATUS_EXTENSION = "urn:backstride:fhir:StructureDefinition/referral-status"
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def system(clinic_id: uuid.UUID, kind: str) -> str:
+    """e.g. urn:backstride:clinic:<id>:servicerequest"""
+    return f"urn:backstride:clinic:{clinic_id}:{kind}"
+
+
+def full_url(system_uri: str, value: str) -> str:
+    """A stable urn:uuid for an entry: the same resource gets the same fullUrl in every Bundle."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{system_uri}|{value}')}"

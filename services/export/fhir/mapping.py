@@ -1,0 +1,218 @@
+"""Pure functions: a referral and its intake as a FHIR R4 transaction Bundle.
+
+Every resource is built as plain data and validated by its fhir.resources model.
+Entries are conditional: POST with `ifNoneExist` on the resource's stable identifier,
+except the ServiceRequest, which is a conditional PUT so status changes reach the
+receiver. Sending the same referral twice therefore creates nothing new.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.flag import Flag
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.riskassessment import RiskAssessment
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from services.export.fhir import identifiers as ids
+from services.export.fhir.questionnaire import to_questionnaire_response
+from services.intake.schemas import StoredIntake
+from services.referrals.schemas import ReferralOut
+
+PRIORITY = {"emergency": "stat", "urgent": "urgent", "routine": "routine", "self_care": "routine"}
+QUALITATIVE_RISK = {"emergency": "high", "urgent": "moderate", "routine": "low", "self_care": "negligible"}
+# ServiceRequest.status for each referral status; the exact one travels in an extension.
+REQUEST_STATUS = {
+    "new": "active",
+    "in_review": "active",
+    "accepted": "active",
+    "scheduled": "active",
+    "declined": "revoked",
+    "closed": "completed",
+}
+
+
+class _Builder:
+    """Collects a Bundle's entries, each validated and addressed by its stable identifier."""
+
+    def __init__(self, referral: ReferralOut) -> None:
+        self.clinic_id = referral.clinic_id
+        self.entries: list[dict[str, Any]] = []
+
+    def identifier(self, kind: str, value: str) -> dict[str, str]:
+        return {"system": ids.system(self.clinic_id, kind), "value": value}
+
+    def add(
+        self,
+        model: type[Resource],
+        resource: dict[str, Any],
+        kind: str,
+        value: str,
+        update: bool = False,
+        identifier_type: dict[str, Any] | None = None,
+    ) -> str:
+        identifier: dict[str, Any] = self.identifier(kind, value) | (
+            {"type": identifier_type} if identifier_type else {}
+        )
+        if resource["resourceType"] == "QuestionnaireResponse":  # the one resource with a single identifier
+            resource["identifier"] = identifier
+        else:
+            resource.setdefault("identifier", []).insert(0, identifier)
+        validated = model.model_validate(resource)
+        url = ids.full_url(identifier["system"], value)
+        search = f"identifier={identifier['system']}|{value}"
+        request = (
+            {"method": "PUT", "url": f"{model.__name__}?{search}"}
+            if update
+            else {"method": "POST", "url": model.__name__, "ifNoneExist": search}
+        )
+        self.entries.append({"fullUrl": url, "resource": validated.model_dump(mode="json"), "request": request})
+        return url
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def _patient(intake: StoredIntake) -> dict[str, Any]:
+    p = intake.patient
+    telecom = [{"system": "email", "value": p.email}] if p.email else []
+    telecom += [{"system": "phone", "value": p.phone}] if p.phone else []
+    return {
+        "resourceType": "Patient",
+        "name": [{"family": p.family_name, "given": [p.given_name]}],
+        "gender": p.sex,
+        "birthDate": p.birth_date.isoformat(),
+        **({"telecom": telecom} if telecom else {}),
+    }
+
+
+def _pain_observation(subject: str, intake: StoredIntake, value: int, during_running: bool) -> dict[str, Any]:
+    codings = [_coding(ids.LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported")]
+    if during_running:
+        codings.append(_coding(ids.CODES, "pain-while-running", "Pain severity while running"))
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [_coding(ids.OBSERVATION_CATEGORY, "survey", "Survey")]}],
+        "code": {"coding": codings, "text": "Pain while running (0-10)" if during_running else "Pain now (0-10)"},
+        "subject": {"reference": subject},
+        "effectiveDateTime": intake.created_at.isoformat(),
+        "valueInteger": value,
+    }
+
+
+def build_bundle(intake: StoredIntake, referral: ReferralOut) -> dict[str, Any]:
+    """The referral as a FHIR R4 transaction Bundle (as JSON-ready data)."""
+    b = _Builder(referral)
+    intake_id, triage = str(intake.id), referral.triage
+    authored = intake.created_at.isoformat()
+
+    if intake.patient.mrn:  # the clinic's own patient id: one Patient across all their intakes
+        mrn_type = {"coding": [_coding(ids.IDENTIFIER_TYPE, "MR", "Medical record number")]}
+        patient = b.add(Patient, _patient(intake), "mrn", intake.patient.mrn, identifier_type=mrn_type)
+    else:
+        patient = b.add(Patient, _patient(intake), "patient", intake_id)
+    subject = {"reference": patient}
+
+    answers = b.add(QuestionnaireResponse, to_questionnaire_response(intake, patient), "intake", intake_id)
+    pain_now = b.add(
+        Observation,
+        _pain_observation(patient, intake, intake.pain.intensity_now, False),
+        "observation",
+        f"{intake_id}-pain-now",
+    )
+    pain_running = b.add(
+        Observation,
+        _pain_observation(patient, intake, intake.pain.intensity_running, True),
+        "observation",
+        f"{intake_id}-pain-running",
+    )
+    condition = b.add(
+        Condition,
+        {
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [_coding(ids.CONDITION_CLINICAL, "active")]},
+            "verificationStatus": {"coding": [_coding(ids.CONDITION_VERIFICATION, "provisional")]},
+            "code": {"coding": [_coding(ids.SNOMED, "279039007", "Low back pain")], "text": "Low back pain"},
+            "subject": subject,
+            "onsetDateTime": (intake.created_at - timedelta(weeks=intake.pain.weeks_since_onset)).date().isoformat(),
+            "recordedDate": authored,
+            "evidence": [{"detail": [{"reference": answers}]}],
+        },
+        "condition",
+        intake_id,
+    )
+    risk = b.add(
+        RiskAssessment,
+        {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": subject,
+            "occurrenceDateTime": authored,
+            "method": {"text": f"Backstride triage, ruleset {triage.ruleset_version}"},
+            "basis": [{"reference": answers}],
+            "prediction": [
+                {
+                    "outcome": {"text": "Needs clinical assessment"},
+                    "qualitativeRisk": {
+                        "coding": [
+                            _coding(ids.RISK_PROBABILITY, QUALITATIVE_RISK[triage.urgency]),
+                            _coding(ids.CODES, f"urgency-{triage.urgency}", triage.urgency.replace("_", " ")),
+                        ]
+                    },
+                    "rationale": "; ".join(r.summary for r in triage.reasons),
+                }
+            ],
+        },
+        "riskassessment",
+        intake_id,
+    )
+    flags = [
+        b.add(
+            Flag,
+            {
+                "resourceType": "Flag",
+                "status": "active",
+                "category": [{"coding": [_coding(ids.FLAG_CATEGORY, "clinical", "Clinical")]}],
+                "code": {"coding": [_coding(ids.CODES, f"red-flag-{flag.code}", flag.label)], "text": flag.label},
+                "subject": subject,
+                "period": {"start": authored},
+            },
+            "flag",
+            f"{intake_id}-{flag.code}",
+        )
+        for flag in triage.red_flags
+    ]
+    b.add(
+        ServiceRequest,
+        {
+            "resourceType": "ServiceRequest",
+            "extension": [{"url": ids.REFERRAL_STATUS_EXTENSION, "valueCode": referral.status}],
+            "status": REQUEST_STATUS[referral.status],
+            "intent": "order",
+            "priority": PRIORITY[triage.urgency],
+            "code": {"coding": [_coding(ids.SNOMED, "306170007", "Referral to physiotherapy service")]},
+            "subject": subject,
+            "authoredOn": referral.created_at.isoformat(),
+            "reasonCode": [
+                {"coding": [_coding(ids.CODES, f"focus-{f.code}", f.label)], "text": f"{f.label}: {f.why}"}
+                for f in triage.focus_areas
+            ]
+            or [{"text": "Low back pain in a runner"}],
+            "reasonReference": [{"reference": condition}],
+            "supportingInfo": [{"reference": r} for r in (answers, pain_now, pain_running, risk, *flags)],
+            "note": [{"text": f"{r.rule}: {r.summary}"} for r in triage.reasons]
+            + [{"text": f"Due by {referral.due_at.isoformat()} ({triage.urgency.replace('_', ' ')})."}],
+        },
+        "servicerequest",
+        str(referral.id),
+        update=True,
+    )
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}
+    return Bundle.model_validate(bundle).model_dump(mode="json")

@@ -1,0 +1,53 @@
+"""Per-clinic FHIR destinations and the export outbox."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, Index, String, Text, text
+from sqlmodel import Field, SQLModel
+
+from services.core.db import UTCDateTime, utcnow
+
+
+class FhirIntegration(SQLModel, table=True):
+    __tablename__ = "fhir_integrations"
+
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", primary_key=True, ondelete="CASCADE")
+    base_url: str = Field(sa_column=Column(String(500), nullable=False))
+    auth_type: str = Field(sa_column=Column(String(16), nullable=False))  # "none" | "bearer"
+    # Needed in clear to call the clinic's server; never returned by the API.
+    auth_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ExportItem(SQLModel, table=True):
+    """One delivery owed to a clinic's FHIR server: written in the same transaction as
+    the referral change it reports, delivered by the worker under a lease."""
+
+    __tablename__ = "export_items"
+    __table_args__ = (
+        Index("ix_export_items_clinic", "clinic_id", "created_at", "id"),
+        # What the worker looks for: due, pending items.
+        Index(
+            "ix_export_items_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_export_items_referral", "referral_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", ondelete="CASCADE")
+    referral_id: uuid.UUID = Field(foreign_key="referrals.id", ondelete="CASCADE")
+    event: str = Field(sa_column=Column(String(32), nullable=False))
+    status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    attempts: int = Field(default=0, nullable=False)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # A worker holds an item until lease_until; a worker that dies lets the lease run out.
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    lease_owner: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
