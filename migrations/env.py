@@ -2,12 +2,13 @@
 
 import asyncio
 import logging.config
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 import services.models  # noqa: F401 - registers every table on the metadata
-from services.core.config import Settings
+from services.core.config import DEFAULT_DATABASE_URL, async_url
 from services.core.db import Database, metadata
 
 config = context.config
@@ -16,7 +17,8 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def _url() -> str:
-    return str(config.attributes.get("database_url") or Settings().database_url)
+    # Only the URL: migrating needs no SECRET_KEY, so Settings (which insists on one) is not built.
+    return str(config.attributes.get("database_url") or async_url(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)))
 
 
 def _run(connection: Connection) -> None:

@@ -13,6 +13,8 @@ from services.core.db import Database
 from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit
 from services.core.router import auth_router, clinic_router, health_router
+from services.export.fhir_router import router as fhir_router
+from services.export.router import router as export_router
 from services.intake.router import router as intake_router
 from services.referrals.router import router as referrals_router
 from services.triage.router import router as triage_router
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(intake_router)
     app.include_router(triage_router)
     app.include_router(referrals_router)
+    app.include_router(export_router)
+    app.include_router(fhir_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import logging
 import secrets
+import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ from services.core.config import get_settings
 from services.core.db import Database
 from services.core.errors import ServiceError
 from services.core.schemas import ClinicCreated, Role
+from services.export.worker import Worker
 
 T = TypeVar("T")
 
@@ -35,7 +38,7 @@ app.add_typer(user_app, name="user")
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the latest migration (alembic upgrade head)."""
-    migrations.upgrade(get_settings().database_url)
+    migrations.upgrade(None)  # DATABASE_URL; migrating needs no SECRET_KEY
     typer.echo("database at migration head")
 
 
@@ -50,6 +53,29 @@ def serve(
     if settings.is_sqlite and workers > 1:
         raise typer.BadParameter("SQLite serves one worker process; use PostgreSQL for more")
     uvicorn.run("services.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+
+
+@app.command()
+def worker(
+    drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing is due")] = False,
+) -> None:
+    """Deliver queued FHIR exports. SIGTERM/SIGINT: finish the deliveries in hand, then exit."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def work() -> int:
+        database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        runner = Worker(database, settings)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, runner.stop)
+        try:
+            return await runner.run(drain=drain)
+        finally:
+            await database.dispose()
+
+    attempted = asyncio.run(work())
+    typer.echo(f"worker stopped after {attempted} delivery attempts")
 
 
 @clinic_app.command("create")

@@ -115,7 +115,10 @@ def app(settings: Settings, database: Database, session: AsyncSession) -> FastAP
     application = create_app(settings, database=database)
 
     async def same_session() -> AsyncIterator[AsyncSession]:
-        async with unit_of_work(session):  # commits release savepoints of the test's transaction
+        # Each request gets a savepoint of its own: what the test wrote before it is kept
+        # even when the request fails and rolls back.
+        await session.commit()
+        async with unit_of_work(session):
             yield session
 
     application.dependency_overrides[get_session] = same_session

@@ -19,19 +19,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """Run `uvicorn services.asgi:app` in its own process; yields its base URL."""
+def serve(env: dict[str, str], workers: int = 1, app: str = "services.asgi:app") -> Iterator[str]:
+    """Run `uvicorn <app>` in its own process; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "services.asgi:app",
+            app,
             "--port",
             str(port),
             "--workers",
             str(workers),
+            "--timeout-graceful-shutdown",
+            "2",
             "--log-level",
             "warning",
         ],
@@ -52,4 +54,8 @@ def serve(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col
 
 from services.app import create_app
@@ -30,8 +30,12 @@ from services.core.config import Settings
 from services.core.db import Database
 from services.core.models import Clinic
 from services.core.schemas import ClinicCreated
+from services.export import service as export
+from services.export.models import ExportItem
+from services.export.schemas import IntegrationIn
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
+from tests.export.test_fhir_router import response_for
 from tests.factories import intake_body, make_clinic, make_user, secret_principal
 
 OPENAPI = Path(__file__).parents[1] / "openapi" / "openapi.json"
@@ -61,12 +65,27 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
     async with database.sessionmaker() as session, session.begin():
         clinic = await make_clinic(session)
         admin, password = await make_user(session, clinic.slug, "clinic_admin")
+        integration = {"base_url": "https://ehr.example/fhir", "auth": {"type": "none"}, "enabled": True}
+        await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration))
         created, _ = await intake.submit(
             session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None
         )
+        # A dead export, for the retry operation to revive.
+        dead = await session.execute(
+            update(ExportItem)
+            .where(col(ExportItem.clinic_id) == clinic.clinic_id)
+            .values(status="dead")
+            .returning(col(ExportItem.id))
+        )
+        export_id = dead.scalar_one()
         spare_key = await core.create_key(session, clinic.clinic_id, "publishable")
         token = await core.login(session, settings, admin.email, password)
-    existing = {"intake_id": str(created.id), "referral_id": str(created.referral.id), "key_id": str(spare_key.id)}
+    existing = {
+        "intake_id": str(created.id),
+        "referral_id": str(created.referral.id),
+        "key_id": str(spare_key.id),
+        "export_id": str(export_id),
+    }
     yield World(clinic, admin.email, password, token.access_token, existing)
     async with database.sessionmaker() as session, session.begin():
         await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
@@ -82,7 +101,7 @@ def contract_app(settings: Settings) -> FastAPI:
 # The suite runs a fixed, repeatable sample; `make fuzz` explores with random seeds and more examples.
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "60"))
 RANDOM = os.environ.get("CONTRACT_RANDOM") == "1"
-KEY_OPERATIONS = {"/v1/intakes", "/v1/triage/evaluate"}
+KEY_OPERATIONS = {"/v1/intakes", "/v1/triage/evaluate", "/fhir/QuestionnaireResponse"}
 # A random If-Match never names the current version, so success cannot be asked of these.
 NEEDS_PRECONDITION = {("POST", "/v1/referrals/{referral_id}/transitions")}
 
@@ -114,6 +133,7 @@ def test_api_contract(contract_app: FastAPI, world: World, method: str, path: st
             "/v1/auth/token": {"username": world.admin_email, "password": world.admin_password},
             "/v1/intakes": intake_body(),  # generated bodies rarely get past the age and consistency rules
             "/v1/triage/evaluate": intake_body(),
+            "/fhir/QuestionnaireResponse": response_for(intake_body()),
         }.get(path)
         if known_body is not None:
             strategy = strategy | operation.as_strategy(generation_mode=mode, body=known_body)

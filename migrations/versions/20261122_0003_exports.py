@@ -1,4 +1,4 @@
-"""FHIR integrations and the export outbox.
+"""FHIR integrations, the export outbox, and an index for FHIR search by last change.
 
 Revision ID: 0003
 Revises: 0002
@@ -62,8 +62,10 @@ def upgrade() -> None:
         "ix_export_items_due", "export_items", ["next_attempt_at"], postgresql_where=pending, sqlite_where=pending
     )
     op.create_index("ix_export_items_referral", "export_items", ["referral_id"])
+    op.create_index("ix_referrals_updated", "referrals", ["clinic_id", "updated_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_referrals_updated", table_name="referrals")
     op.drop_table("export_items")
     op.drop_table("fhir_integrations")

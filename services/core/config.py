@@ -15,13 +15,27 @@ _DRIVERS = {
 }
 
 
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./backstride.db"
+
+
+def async_url(url: str) -> str:
+    """Accept plain `postgresql://` / `sqlite://` URLs and pick the async driver."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("DATABASE_URL must look like postgresql+asyncpg://... or sqlite+aiosqlite:///...")
+    base = scheme.split("+", 1)[0]
+    if base not in _DRIVERS:
+        raise ValueError("DATABASE_URL must be a PostgreSQL or SQLite URL")
+    return f"{_DRIVERS[base]}://{rest}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", validation_alias="BACKSTRIDE_ENV"
     )
-    database_url: str = "sqlite+aiosqlite:///./backstride.db"
+    database_url: str = DEFAULT_DATABASE_URL
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     # Pool size per process; SQLite ignores it.
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -31,18 +45,19 @@ class Settings(BaseSettings):
     # After this many failed logins in a row an account is locked for login_lock_seconds.
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_seconds: int = Field(default=900, ge=1)
+    # Export worker: how long a claimed item is held, how often and how patiently it is retried.
+    export_lease_seconds: float = Field(default=60, gt=0)
+    export_max_attempts: int = Field(default=8, ge=1)
+    export_retry_base_seconds: float = Field(default=2, gt=0)
+    export_retry_max_seconds: float = Field(default=600, gt=0)
+    export_http_timeout_seconds: float = Field(default=10, gt=0)
+    export_batch_size: int = Field(default=16, ge=1, le=500)
+    export_poll_seconds: float = Field(default=1, gt=0)
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, url: str) -> str:
-        """Accept plain `postgresql://` / `sqlite://` URLs and pick the async driver."""
-        scheme, sep, rest = url.partition("://")
-        if not sep:
-            raise ValueError("DATABASE_URL must look like postgresql+asyncpg://... or sqlite+aiosqlite:///...")
-        base = scheme.split("+", 1)[0]
-        if base not in _DRIVERS:
-            raise ValueError("DATABASE_URL must be a PostgreSQL or SQLite URL")
-        return f"{_DRIVERS[base]}://{rest}"
+        return async_url(url)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> "Settings":

@@ -28,10 +28,17 @@ class ServiceError(Exception):
     # True when what the request wrote before failing must still be stored (a failed-login count).
     commit: ClassVar[bool] = False
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
+        self.errors = errors  # field errors ({loc, msg, type}), rendered like validation errors
 
 
 class NotFound(ServiceError):
@@ -94,6 +101,40 @@ def problem_body(
     }
 
 
+FHIR_JSON = "application/fhir+json"
+# OperationOutcome issue codes (http://hl7.org/fhir/issue-type) for our statuses.
+_ISSUE_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+                409: "conflict", 412: "conflict", 413: "too-long", 422: "invalid", 428: "required",
+                429: "throttled", 503: "transient"}  # fmt: skip
+
+
+def is_fhir(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
+def operation_outcome(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The FHIR form of an error: one issue per field error, else one for the whole request."""
+    code = _ISSUE_CODES.get(status, "exception")
+    issues = [
+        {"severity": "error", "code": code, "diagnostics": e["msg"], "expression": [".".join(str(p) for p in e["loc"])]}
+        for e in errors or []
+    ] or [{"severity": "error", "code": code, "diagnostics": detail}]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def error_payload(
+    path: str, status: int, detail: str, *, title: str | None = None, slug: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """(body, media type) of an error: OperationOutcome under /fhir, problem+json elsewhere."""
+    if is_fhir(path):
+        return operation_outcome(status, detail, errors), FHIR_JSON
+    body = problem_body(status, detail, path, title=title, slug=slug)
+    if errors is not None:
+        body["errors"] = errors
+    return body, PROBLEM_JSON
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -104,10 +145,8 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:
-    body = problem_body(status, detail, request.url.path, title=title, slug=slug)
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    body, media_type = error_payload(request.url.path, status, detail, title=title, slug=slug, errors=errors)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=media_type)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -121,8 +160,9 @@ def problems_in_openapi(document: dict[str, Any]) -> dict[str, Any]:
     FastAPI documents `responses=` models (and its own 422) as application/json;
     contract tests compare the real content type with the document, so fix it here.
     """
-    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    for operations in document.get("paths", {}).values():
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    outcome = {FHIR_JSON: {"schema": {"type": "object", "description": "A FHIR OperationOutcome"}}}
+    for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             if "requestBody" in operation:
                 # Any body can be undecodable (400), too large (413) or invalid (422).
@@ -130,7 +170,7 @@ def problems_in_openapi(document: dict[str, Any]) -> dict[str, Any]:
                     operation["responses"].setdefault(status, {"description": HTTPStatus(int(status)).phrase})
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":
-                    response["content"] = {PROBLEM_JSON: problem}
+                    response["content"] = outcome if is_fhir(path) else problem
                     if status == "422":
                         response["description"] = "Validation failed"
     schemas = document.get("components", {}).get("schemas", {})
@@ -150,7 +190,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, title=exc.title, slug=exc.slug, headers=exc.headers)
+        return problem_response(
+            request, exc.status, exc.detail, title=exc.title, slug=exc.slug, headers=exc.headers, errors=exc.errors
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,7 +4,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.core.errors import PROBLEM_JSON, problem_body
+from services.core.errors import error_payload
 
 
 class BodyLimit:
@@ -54,14 +54,16 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         detail = f"request bodies are limited to {self.max_bytes} bytes"
-        problem = problem_body(413, detail, scope.get("path", ""), title="Payload too large", slug="payload-too-large")
-        payload = json.dumps(problem).encode()
+        body, media_type = error_payload(
+            scope.get("path", ""), 413, detail, title="Payload too large", slug="payload-too-large"
+        )
+        payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-type", media_type.encode()),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close"),
                 ],

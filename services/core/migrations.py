@@ -12,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str | None) -> Config:
+    """None: migrations/env.py reads DATABASE_URL itself."""
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str | None, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -20,6 +20,8 @@ class Referral(SQLModel, table=True):
         Index("ix_referrals_queue", "clinic_id", "urgency_rank", "created_at", "id"),
         Index("ix_referrals_queue_status", "clinic_id", "status", "urgency_rank", "created_at", "id"),
         Index("ix_referrals_queue_assignee", "clinic_id", "assignee_id", "urgency_rank", "created_at", "id"),
+        # FHIR search and sync: what changed since when.
+        Index("ix_referrals_updated", "clinic_id", "updated_at", "id"),
         # The open queue (new + in review, and so overdue) stays small however many are closed.
         Index(
             "ix_referrals_queue_open",

@@ -36,6 +36,27 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
     ) -> list[Referral]:
         return list((await self.session.execute(self.page_statement(filters, after, limit))).scalars())
 
+    async def changed(
+        self,
+        statuses: tuple[str, ...],
+        start: datetime | None,
+        end: datetime | None,
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> list[Referral]:
+        """Referrals by last change, oldest change first (for FHIR search and sync)."""
+        order = (col(Referral.updated_at), col(Referral.id))
+        statement = self.scoped(select(Referral)).order_by(*order).limit(limit)
+        if statuses:
+            statement = statement.where(col(Referral.status).in_(statuses))
+        if start is not None:
+            statement = statement.where(col(Referral.updated_at) >= start)
+        if end is not None:
+            statement = statement.where(col(Referral.updated_at) < end)
+        if after is not None:
+            statement = statement.where(tuple_(*order) > tuple_(*after))
+        return list((await self.session.execute(statement)).scalars())
+
     async def for_intake(self, intake_id: uuid.UUID) -> Referral | None:
         statement = self.scoped(select(Referral)).where(col(Referral.intake_id) == intake_id)
         return (await self.session.execute(statement)).scalar_one_or_none()

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.core.auth import Session, require
 from services.core.errors import responses
+from services.core.schemas import PageQuery
 from services.core.service import Principal
 from services.intake import service as intake
 from services.referrals import service
@@ -14,7 +15,6 @@ from services.referrals.schemas import (
     EventOut,
     EventPage,
     NoteIn,
-    PageQuery,
     QueueQuery,
     ReferralDetail,
     ReferralOut,
@@ -108,4 +108,4 @@ async def list_events(
     referral_id: uuid.UUID, session: Session, principal: Reader, page: Annotated[PageQuery, Query()]
 ) -> EventPage:
     """The audit trail: who created, viewed, claimed, moved or annotated the referral, and when."""
-    return await service.events(session, principal, referral_id, page)
+    return await service.list_events(session, principal, referral_id, page)

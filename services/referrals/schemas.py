@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from services.core.schemas import Note2000, StrictModel
+from services.core.schemas import Note2000, PageQuery, StrictModel
 from services.intake.schemas import StoredIntake
 from services.triage.schemas import FocusCode, TriageResult, Urgency
 
@@ -32,13 +32,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # Past these, a referral has been seen to: it can no longer be overdue.
 OPEN_STATUSES = ("new", "in_review")
-
-
-class PageQuery(StrictModel):
-    """Query parameters of a paginated list; unknown parameters are a 422, not ignored."""
-
-    limit: int = Field(default=50, ge=1, le=100, description="Page size, at most 100")
-    cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page")
 
 
 class QueueQuery(PageQuery):

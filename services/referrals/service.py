@@ -9,9 +9,12 @@ from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core import events
 from services.core.db import utcnow
 from services.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
+from services.core.events import ReferralChanged
 from services.core.pagination import decode_cursor, page
+from services.core.schemas import PageQuery
 from services.core.service import Principal
 from services.referrals.models import Referral, ReferralEvent
 from services.referrals.repository import ReferralRepository
@@ -22,7 +25,6 @@ from services.referrals.schemas import (
     URGENCY_RANK,
     EventOut,
     EventPage,
-    PageQuery,
     QueueQuery,
     ReferralOut,
     ReferralPage,
@@ -127,6 +129,7 @@ async def open_referral(
     repo = ReferralRepository(session, principal.clinic_id)
     await repo.insert(referral)
     await repo.add_event(_event(referral.id, principal, "created", now, to_status="new"))
+    await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.created", now))
     return referral
 
 
@@ -183,6 +186,28 @@ async def view_for_intake(session: AsyncSession, principal: Principal, intake_id
     return await _viewed(repo, principal, referral)
 
 
+async def current(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> ReferralOut:
+    """The referral as it is now, for machines (the export worker); not an audited read."""
+    return to_out(await _get(ReferralRepository(session, clinic_id), referral_id), utcnow())
+
+
+async def changed(
+    session: AsyncSession,
+    clinic_id: uuid.UUID,
+    statuses: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ReferralOut], str | None]:
+    """Referrals by time of last change (FHIR search); not an audited read, it carries no patient data."""
+    after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
+    rows = await ReferralRepository(session, clinic_id).changed(statuses, start, end, after, limit + 1)
+    items, next_cursor = page(rows, limit, lambda r: (r.updated_at, r.id))
+    now = utcnow()
+    return [to_out(r, now) for r in items], next_cursor
+
+
 async def for_intake(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> ReferralOut:
     """The intake's referral as it is now (for replaying an idempotent submission)."""
     referral = await ReferralRepository(session, clinic_id).for_intake(intake_id)
@@ -207,7 +232,7 @@ async def claim(session: AsyncSession, principal: Principal, referral_id: uuid.U
     if claimed is None:
         current = await _get(repo, referral_id)
         raise ReferralClaimed(f"the referral is {current.status.replace('_', ' ')}; it can no longer be claimed")
-    await repo.add_event(_event(claimed.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    await _claimed(session, repo, principal, claimed, now)
     return to_out(claimed, now)
 
 
@@ -220,8 +245,15 @@ async def claim_next(session: AsyncSession, principal: Principal) -> ReferralOut
     claimed = await repo.claim_next(principal.user_id, now)
     if claimed is None:
         return None
-    await repo.add_event(_event(claimed.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    await _claimed(session, repo, principal, claimed, now)
     return to_out(claimed, now)
+
+
+async def _claimed(
+    session: AsyncSession, repo: ReferralRepository, principal: Principal, referral: Referral, now: datetime
+) -> None:
+    await repo.add_event(_event(referral.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.status_changed", now))
 
 
 async def transition(
@@ -260,6 +292,7 @@ async def transition(
     await repo.add_event(
         _event(moved.id, principal, "transitioned", now, from_status=from_status, to_status=to, note=note)
     )
+    await events.publish(session, ReferralChanged(principal.clinic_id, moved.id, "referral.status_changed", now))
     return to_out(moved, now)
 
 
@@ -275,7 +308,9 @@ def _event_out(event: ReferralEvent) -> EventOut:
     return EventOut.model_validate({**event.model_dump(), "actor": event.actor_label})
 
 
-async def events(session: AsyncSession, principal: Principal, referral_id: uuid.UUID, query: PageQuery) -> EventPage:
+async def list_events(
+    session: AsyncSession, principal: Principal, referral_id: uuid.UUID, query: PageQuery
+) -> EventPage:
     """The referral's audit trail, oldest first."""
     repo = ReferralRepository(session, principal.clinic_id)
     await _get(repo, referral_id)

@@ -216,3 +216,26 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut) -> dict[str, Any]:
     )
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": b.entries}
     return Bundle.model_validate(bundle).model_dump(mode="json")
+
+
+def service_request(bundle: dict[str, Any], referral: ReferralOut) -> dict[str, Any]:
+    """The Bundle's ServiceRequest as a resource this API serves on its own
+    (`GET /fhir/ServiceRequest/{id}`): its id, and references made logical
+    (by identifier), since the Bundle's urn:uuid addresses mean nothing outside it."""
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+
+    def logical(reference: dict[str, Any]) -> dict[str, Any]:
+        target = by_url[reference["reference"]]
+        identifier = target["identifier"]
+        return {
+            "type": target["resourceType"],
+            "identifier": identifier[0] if isinstance(identifier, list) else identifier,
+        }
+
+    resource = dict(next(r for r in by_url.values() if r["resourceType"] == "ServiceRequest"))
+    resource["id"] = str(referral.id)
+    resource["meta"] = {"lastUpdated": referral.updated_at.isoformat()}
+    resource["subject"] = logical(resource["subject"])
+    resource["reasonReference"] = [logical(r) for r in resource.get("reasonReference", [])]
+    resource["supportingInfo"] = [logical(r) for r in resource.get("supportingInfo", [])]
+    return ServiceRequest.model_validate(resource).model_dump(mode="json")

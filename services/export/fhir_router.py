@@ -1,0 +1,82 @@
+"""The FHIR R4 API under /fhir. Errors here are OperationOutcomes (see core/errors.py)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.core.auth import Session, require
+from services.core.errors import FHIR_JSON, ServiceError, responses
+from services.core.service import Principal
+from services.export import fhir_service as service
+from services.export.router import FhirResponse
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], default_response_class=FhirResponse)
+FHIR_BODY = {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "A FHIR resource"}
+
+
+@router.get("/metadata", responses={200: FHIR_BODY})
+async def metadata(request: Request) -> Response:
+    """The CapabilityStatement: what this FHIR endpoint supports."""
+    return FhirResponse(service.capability(str(request.base_url).rstrip("/") + "/fhir", request.app.version))
+
+
+@router.get("/Questionnaire/backstride-intake", responses={200: FHIR_BODY})
+async def intake_questionnaire() -> Response:
+    """The intake form as a FHIR Questionnaire (linkIds are the dotted field names of the intake)."""
+    return FhirResponse(service.questionnaire())
+
+
+@router.post(
+    "/QuestionnaireResponse",
+    status_code=201,
+    responses={201: FHIR_BODY, **responses(400, 401, 403, 409, 413, 422, 503)},
+    openapi_extra={"requestBody": {"required": True, **FHIR_BODY}},
+)
+async def create_questionnaire_response(
+    request: Request,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("intake:write"))],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$")
+    ] = None,
+) -> Response:
+    """Submit an intake as a QuestionnaireResponse to backstride-intake. It is validated and triaged
+    exactly like `POST /v1/intakes`; the answer is the stored response, with the referral's id and
+    urgency in extensions."""
+    created, location = await service.submit_response(session, principal, await _json(request), idempotency_key)
+    return FhirResponse(created, status_code=201, headers={"Location": location})
+
+
+@router.get("/ServiceRequest/{referral_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 503)})
+async def read_service_request(
+    referral_id: str, session: Session, principal: Annotated[Principal, Depends(require("referrals:read"))]
+) -> Response:
+    """A referral as a ServiceRequest (read is recorded on the referral's audit trail)."""
+    return FhirResponse(await service.read_service_request(session, principal, referral_id))
+
+
+@router.get("/ServiceRequest", responses={200: FHIR_BODY, **responses(400, 401, 403, 422, 503)})
+async def search_service_requests(
+    request: Request,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("referrals:read"))],
+    status: Annotated[list[str] | None, Query(description="active, revoked or completed (comma or repeat)")] = None,
+    last_updated: Annotated[
+        list[str] | None, Query(alias="_lastUpdated", description="e.g. ge2026-11-01 (eq, gt, ge, lt, le)")
+    ] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(alias="_cursor", max_length=500)] = None,
+) -> Response:
+    """Search the clinic's referrals by FHIR status and time of last change; a searchset Bundle,
+    oldest change first, with a `next` link while there are more."""
+    service.refuse_unknown_parameters(request.query_params.keys())
+    base = str(request.base_url).rstrip("/") + "/fhir"
+    bundle = await service.search(session, principal, base, status or [], last_updated or [], count, cursor)
+    return FhirResponse(bundle)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError("the body is not JSON") from exc

@@ -1,0 +1,137 @@
+"""The FHIR API's rules: the Questionnaire, intakes arriving as QuestionnaireResponses,
+and referrals read and searched as ServiceRequests."""
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.errors import ServiceError, Unprocessable
+from services.core.service import Principal
+from services.export.fhir import identifiers as ids
+from services.export.fhir import search as fhir_search
+from services.export.fhir.capability import capability_statement
+from services.export.fhir.mapping import build_bundle, service_request
+from services.export.fhir.questionnaire import AnswerError, intake_body, questionnaire, to_questionnaire_response
+from services.intake import service as intake
+from services.intake.schemas import IntakeIn
+from services.referrals import service as referrals
+from services.referrals.service import ReferralNotFound
+
+SEARCH_PARAMETERS = {"status", "_lastUpdated", "_count", "_cursor"}
+URGENCY_EXTENSION = "urn:backstride:fhir:StructureDefinition/triage-urgency"
+REFERRAL_EXTENSION = "urn:backstride:fhir:StructureDefinition/referral"
+
+__all__ = [
+    "capability",
+    "questionnaire",
+    "read_service_request",
+    "refuse_unknown_parameters",
+    "search",
+    "submit_response",
+]
+
+
+class InvalidResource(Unprocessable):
+    title, slug = "Invalid resource", "invalid-resource"
+
+
+def capability(base_url: str, version: str) -> dict[str, Any]:
+    return capability_statement(base_url, version)
+
+
+async def submit_response(
+    session: AsyncSession, principal: Principal, resource: Any, idempotency_key: str | None
+) -> tuple[dict[str, Any], str]:
+    """Accept a QuestionnaireResponse as an intake; returns (stored response, its location)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
+        raise ServiceError("the body must be a QuestionnaireResponse resource")
+    try:
+        QuestionnaireResponse.model_validate(resource)
+    except ValidationError as exc:
+        raise InvalidResource("not a valid FHIR R4 QuestionnaireResponse", errors=_errors(exc)) from exc
+    canonical = str(resource.get("questionnaire", "")).split("|")[0]
+    if canonical != ids.QUESTIONNAIRE_URL:
+        raise InvalidResource(f"questionnaire must be {ids.QUESTIONNAIRE_URL}")
+    if resource.get("status") not in ("completed", "amended"):
+        raise InvalidResource("only a completed QuestionnaireResponse can be submitted")
+    try:
+        body = IntakeIn.model_validate(intake_body(resource))
+    except AnswerError as exc:
+        raise InvalidResource(str(exc), errors=[{"loc": [exc.link_id], "msg": str(exc), "type": "answer"}]) from exc
+    except ValidationError as exc:
+        raise InvalidResource("the answers are not a valid intake", errors=_errors(exc)) from exc
+    created, _ = await intake.submit(session, principal, body, idempotency_key)
+    stored = await intake.stored(session, principal.clinic_id, created.id)
+    response = to_questionnaire_response(stored, f"urn:uuid:{created.id}")
+    response.pop("subject")  # the Patient is not served here; the referral's Bundle carries it
+    response["id"] = str(created.id)
+    response["extension"] = [
+        {"url": URGENCY_EXTENSION, "valueCode": created.referral.urgency},
+        {"url": REFERRAL_EXTENSION, "valueReference": {"reference": f"ServiceRequest/{created.referral.id}"}},
+    ]
+    validated = QuestionnaireResponse.model_validate(response).model_dump(mode="json")
+    return validated, f"/fhir/QuestionnaireResponse/{created.id}"
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    # As in /v1: locations (for intakes, the linkIds) and messages, never the submitted values.
+    return [{"loc": [".".join(str(p) for p in e["loc"])], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def _referral_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise ReferralNotFound(f"no ServiceRequest {text[:64]!r}") from exc
+
+
+async def read_service_request(session: AsyncSession, principal: Principal, referral_id: str) -> dict[str, Any]:
+    referral = await referrals.view(session, principal, _referral_id(referral_id))
+    answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+    return service_request(build_bundle(answers, referral), referral)
+
+
+def refuse_unknown_parameters(names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - SEARCH_PARAMETERS)
+    if unknown:
+        raise ServiceError(f"unsupported search parameters: {', '.join(unknown)}")
+
+
+async def search(
+    session: AsyncSession,
+    principal: Principal,
+    base: str,
+    status: list[str],
+    last_updated: list[str],
+    count: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    window = fhir_search.last_updated(last_updated)
+    statuses = fhir_search.statuses(status) if status else ()
+    found, next_cursor = await referrals.changed(
+        session, principal.clinic_id, statuses, window.start, window.end, cursor, count
+    )
+    entries = []
+    for referral in found:
+        answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+        resource = service_request(build_bundle(answers, referral), referral)
+        entries.append(
+            {"fullUrl": f"{base}/ServiceRequest/{referral.id}", "resource": resource, "search": {"mode": "match"}}
+        )
+    params = [("status", s) for s in status] + [("_lastUpdated", v) for v in last_updated] + [("_count", str(count))]
+    links = [
+        {
+            "relation": "self",
+            "url": f"{base}/ServiceRequest?{urlencode(params + ([('_cursor', cursor)] if cursor else []))}",
+        }
+    ]
+    if next_cursor:
+        links.append(
+            {"relation": "next", "url": f"{base}/ServiceRequest?{urlencode([*params, ('_cursor', next_cursor)])}"}
+        )
+    return {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}

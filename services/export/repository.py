@@ -1,0 +1,125 @@
+"""Integration and outbox queries. The worker's queries span clinics (it serves them all);
+everything the API does is scoped to one clinic."""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, literal, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from services.core.tenancy import ClinicScopedRepository
+from services.export.models import ExportItem, FhirIntegration
+
+
+class IntegrationRepository:
+    def __init__(self, session: AsyncSession, clinic_id: uuid.UUID) -> None:
+        self.session = session
+        self.clinic_id = clinic_id
+
+    async def get(self) -> FhirIntegration | None:
+        return await self.session.get(FhirIntegration, self.clinic_id)
+
+    async def save(self, integration: FhirIntegration) -> FhirIntegration:
+        return await self.session.merge(integration)
+
+
+class ExportRepository(ClinicScopedRepository[ExportItem]):
+    model = ExportItem
+
+    async def enqueue_if_enabled(self, referral_id: uuid.UUID, event: str, now: datetime) -> None:
+        """One INSERT ... SELECT: an item only if the clinic's integration is enabled, without
+        an extra round trip on the intake path."""
+        enabled = exists().where(
+            col(FhirIntegration.clinic_id) == self.clinic_id, col(FhirIntegration.enabled).is_(True)
+        )
+        values = select(
+            literal(uuid.uuid4(), ExportItem.__table__.c.id.type),  # type: ignore[attr-defined]
+            literal(self.clinic_id, ExportItem.__table__.c.clinic_id.type),  # type: ignore[attr-defined]
+            literal(referral_id, ExportItem.__table__.c.referral_id.type),  # type: ignore[attr-defined]
+            literal(event),
+            literal("pending"),
+            literal(0),
+            literal(now, ExportItem.__table__.c.created_at.type),  # type: ignore[attr-defined]
+            literal(now, ExportItem.__table__.c.next_attempt_at.type),  # type: ignore[attr-defined]
+        ).where(enabled)
+        columns = ["id", "clinic_id", "referral_id", "event", "status", "attempts", "created_at", "next_attempt_at"]
+        await self.session.execute(insert(ExportItem).from_select(columns, values))
+
+    async def page(self, status: str | None, after: tuple[Any, ...] | None, limit: int) -> list[ExportItem]:
+        order = (col(ExportItem.created_at), col(ExportItem.id))
+        statement = self.scoped(select(ExportItem)).order_by(*order).limit(limit)
+        if status is not None:
+            statement = statement.where(col(ExportItem.status) == status)
+        if after is not None:
+            statement = statement.where(tuple_(*order) > tuple_(*after))
+        return list((await self.session.execute(statement)).scalars())
+
+    async def revive(self, item_id: uuid.UUID, now: datetime) -> ExportItem | None:
+        """A dead item back to pending, due now, with a fresh count of attempts."""
+        statement = (
+            update(ExportItem)
+            .where(col(ExportItem.clinic_id) == self.clinic_id, col(ExportItem.id) == item_id)
+            .where(col(ExportItem.status) == "dead")
+            .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None, lease_owner=None)
+            .returning(ExportItem)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class OutboxRepository:
+    """The worker's view of the outbox, across clinics."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[ExportItem]:
+        """Lease up to `limit` due items. Only a referral's oldest pending item is claimable,
+        so one referral's deliveries go out one at a time and in order. PostgreSQL's
+        SKIP LOCKED lets workers claim side by side; SQLite has one writer."""
+        older = aliased(ExportItem)
+        waiting_behind_older = exists().where(
+            col(older.referral_id) == col(ExportItem.referral_id),
+            col(older.status) == "pending",
+            tuple_(col(older.created_at), col(older.id)) < tuple_(col(ExportItem.created_at), col(ExportItem.id)),
+        )
+        due = (
+            select(col(ExportItem.id))
+            .where(
+                col(ExportItem.status) == "pending",
+                col(ExportItem.next_attempt_at) <= now,
+                or_(col(ExportItem.lease_until).is_(None), col(ExportItem.lease_until) < now),
+                ~waiting_behind_older,
+            )
+            .order_by(col(ExportItem.next_attempt_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(ExportItem)
+            .where(col(ExportItem.id).in_(due.scalar_subquery()))
+            .values(lease_until=now + lease, lease_owner=owner, attempts=col(ExportItem.attempts) + 1)
+            .returning(ExportItem)
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def finish(self, item_id: uuid.UUID, owner: str, **values: Any) -> bool:
+        """Record an attempt's outcome, if this worker still holds the lease."""
+        statement = (
+            update(ExportItem)
+            .where(and_(col(ExportItem.id) == item_id, col(ExportItem.lease_owner) == owner))
+            .values(lease_until=None, lease_owner=None, **values)
+        )
+        result = await self.session.execute(statement)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, item_id: uuid.UUID, owner: str) -> None:
+        """Give back an item not yet attempted (on shutdown); the attempt is not counted."""
+        await self.finish(item_id, owner, attempts=col(ExportItem.attempts) - 1)
+
+    async def integration(self, clinic_id: uuid.UUID) -> FhirIntegration | None:
+        return await self.session.get(FhirIntegration, clinic_id)

@@ -1,0 +1,64 @@
+"""Export endpoints under /v1: the clinic's FHIR integration, its outbox, a referral's Bundle."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from services.core.auth import Session, require
+from services.core.errors import FHIR_JSON, responses
+from services.core.service import Principal
+from services.export import service
+from services.export.schemas import ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
+
+router = APIRouter(prefix="/v1", tags=["exports"])
+Admin = Annotated[Principal, Depends(require("exports:admin"))]
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+@router.get("/integrations/fhir", response_model=IntegrationOut, responses=responses(401, 403, 404, 503))
+async def get_integration(session: Session, principal: Admin) -> IntegrationOut:
+    """The clinic's FHIR destination (the token is never shown, only whether one is set)."""
+    return await service.get_integration(session, principal.clinic_id)
+
+
+@router.put("/integrations/fhir", response_model=IntegrationOut, responses=responses(401, 403, 503))
+async def put_integration(body: IntegrationIn, session: Session, principal: Admin) -> IntegrationOut:
+    """Set where the clinic's referrals go. While enabled, every new referral and every status change
+    is queued in the same transaction and POSTed to `base_url` as a FHIR transaction Bundle."""
+    return await service.put_integration(session, principal.clinic_id, body)
+
+
+@router.get("/exports", response_model=ExportPage, responses=responses(401, 403, 422, 503))
+async def list_exports(session: Session, principal: Admin, query: Annotated[ExportQuery, Query()]) -> ExportPage:
+    """The clinic's outbox, oldest first: pending, delivered and dead deliveries."""
+    return await service.list_exports(session, principal.clinic_id, query)
+
+
+@router.post(
+    "/exports/{export_id}/retry", response_model=ExportItemOut, responses=responses(401, 403, 404, 409, 422, 503)
+)
+async def retry_export(export_id: uuid.UUID, session: Session, principal: Admin) -> ExportItemOut:
+    """Send a dead export again: it is pending once more, due now, with a fresh set of attempts."""
+    return await service.retry(session, principal.clinic_id, export_id)
+
+
+@router.get(
+    "/referrals/{referral_id}/fhir",
+    response_class=FhirResponse,
+    responses={
+        200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4 transaction Bundle"},
+        **responses(401, 403, 404, 422, 503),
+    },
+)
+async def referral_bundle(
+    referral_id: uuid.UUID, session: Session, principal: Annotated[Principal, Depends(require("referrals:read"))]
+) -> Any:
+    """The referral as a FHIR R4 (4.0.1) transaction Bundle: Patient, QuestionnaireResponse, Observations,
+    Condition, RiskAssessment, Flags and the ServiceRequest, with conditional creates so that POSTing it
+    twice creates nothing new. Reading it is recorded on the referral's audit trail."""
+    return FhirResponse(await service.referral_bundle(session, principal, referral_id))

@@ -1,0 +1,102 @@
+"""Export rules: which clinic wants what sent where, the outbox, and the Bundles it carries."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core import events
+from services.core.db import utcnow
+from services.core.errors import Conflict, NotFound
+from services.core.pagination import decode_cursor, page
+from services.core.service import Principal
+from services.export.fhir.mapping import build_bundle
+from services.export.models import ExportItem, FhirIntegration
+from services.export.repository import ExportRepository, IntegrationRepository
+from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
+from services.intake import service as intake
+from services.referrals import service as referrals
+
+
+class IntegrationNotConfigured(NotFound):
+    title, slug = "No FHIR integration", "integration-not-configured"
+
+
+class ExportNotFound(NotFound):
+    title, slug = "Export not found", "export-not-found"
+
+
+class ExportNotDead(Conflict):
+    title, slug = "Export not dead", "export-not-dead"
+
+
+@events.subscribe
+async def queue_export(session: AsyncSession, change: events.ReferralChanged) -> None:
+    """Every referral change is owed to the clinic's FHIR server, in the change's own transaction."""
+    await ExportRepository(session, change.clinic_id).enqueue_if_enabled(change.referral_id, change.event, change.at)
+
+
+def _integration_out(integration: FhirIntegration) -> IntegrationOut:
+    return IntegrationOut(
+        base_url=integration.base_url,
+        auth=AuthOut(type=integration.auth_type, token_set=integration.auth_token is not None),
+        enabled=integration.enabled,
+        updated_at=integration.updated_at,
+    )
+
+
+async def get_integration(session: AsyncSession, clinic_id: uuid.UUID) -> IntegrationOut:
+    integration = await IntegrationRepository(session, clinic_id).get()
+    if integration is None:
+        raise IntegrationNotConfigured("this clinic has no FHIR integration; PUT one first")
+    return _integration_out(integration)
+
+
+async def put_integration(session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn) -> IntegrationOut:
+    integration = FhirIntegration(
+        clinic_id=clinic_id,
+        base_url=body.base_url.rstrip("/"),
+        auth_type=body.auth.type,
+        auth_token=body.auth.token,
+        enabled=body.enabled,
+        updated_at=utcnow(),
+    )
+    return _integration_out(await IntegrationRepository(session, clinic_id).save(integration))
+
+
+def _item_out(item: ExportItem) -> ExportItemOut:
+    return ExportItemOut.model_validate(
+        {**item.model_dump(), "next_attempt_at": item.next_attempt_at if item.status == "pending" else None}
+    )
+
+
+async def list_exports(session: AsyncSession, clinic_id: uuid.UUID, query: ExportQuery) -> ExportPage:
+    after = decode_cursor(query.cursor, type(utcnow()), uuid.UUID) if query.cursor else None
+    rows = await ExportRepository(session, clinic_id).page(query.status, after, query.limit + 1)
+    items, next_cursor = page(rows, query.limit, lambda i: (i.created_at, i.id))
+    return ExportPage(items=[_item_out(i) for i in items], next_cursor=next_cursor)
+
+
+async def retry(session: AsyncSession, clinic_id: uuid.UUID, item_id: uuid.UUID) -> ExportItemOut:
+    """Give a dead export a fresh set of attempts, due now."""
+    repo = ExportRepository(session, clinic_id)
+    revived = await repo.revive(item_id, utcnow())
+    if revived is None:
+        if await repo.get(item_id) is None:
+            raise ExportNotFound(f"no export {item_id}")
+        raise ExportNotDead("only a dead export can be retried; pending ones are retried by the worker")
+    return _item_out(revived)
+
+
+async def referral_bundle(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> dict[str, Any]:
+    """The referral as a FHIR transaction Bundle, for a person or integration reading it (audited)."""
+    referral = await referrals.view(session, principal, referral_id)
+    answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+    return build_bundle(answers, referral)
+
+
+async def delivery_bundle(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> dict[str, Any]:
+    """The Bundle the worker sends: the referral as it is at delivery time."""
+    referral = await referrals.current(session, clinic_id, referral_id)
+    answers = await intake.stored(session, clinic_id, referral.intake_id)
+    return build_bundle(answers, referral)

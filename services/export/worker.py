@@ -1,0 +1,139 @@
+"""The export worker: lease due outbox items, POST their Bundles, record what happened.
+
+Delivery is at-least-once and made idempotent by the Bundles themselves (conditional
+creates and a conditional update), so a retry after a lost response creates nothing
+twice. A worker that dies holds its items only until their lease runs out.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from services.core.config import Settings
+from services.core.db import Database, utcnow
+from services.export import service
+from services.export.models import ExportItem
+from services.export.repository import OutboxRepository
+
+log = logging.getLogger("backstride.worker")
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 24 * 3600.0
+
+
+class Worker:
+    def __init__(self, database: Database, settings: Settings, owner: str | None = None) -> None:
+        self.database = database
+        self.settings = settings
+        self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the deliveries in hand, give back the rest, then return from run()."""
+        self.stopping.set()
+
+    async def run(self, drain: bool = False) -> int:
+        """Deliver until stopped (or, with drain, until nothing is due). Returns deliveries attempted."""
+        attempted = 0
+        timeout = httpx.Timeout(self.settings.export_http_timeout_seconds)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+            while not self.stopping.is_set():
+                items = await self._claim()
+                if not items:
+                    if drain:
+                        break
+                    await self._sleep(self.settings.export_poll_seconds)
+                    continue
+                await asyncio.gather(*(self._deliver(http, item) for item in items))
+                attempted += len(items)
+        return attempted
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):  # woken early by stop()
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    async def _claim(self) -> list[ExportItem]:
+        lease = timedelta(seconds=self.settings.export_lease_seconds)
+        async with self.database.sessionmaker() as session, session.begin():
+            return await OutboxRepository(session).claim(self.owner, utcnow(), lease, self.settings.export_batch_size)
+
+    async def _deliver(self, http: httpx.AsyncClient, item: ExportItem) -> None:
+        if self.stopping.is_set():  # not started: hand it back untouched
+            async with self.database.sessionmaker() as session, session.begin():
+                await OutboxRepository(session).release(item.id, self.owner)
+            return
+        try:
+            async with self.database.sessionmaker() as session:
+                integration = await OutboxRepository(session).integration(item.clinic_id)
+                bundle = await service.delivery_bundle(session, item.clinic_id, item.referral_id)
+            if integration is None or not integration.enabled:
+                await self._dead(item, "the clinic's FHIR integration is missing or disabled")
+                return
+            headers = {
+                "Content-Type": "application/fhir+json",
+                "Accept": "application/fhir+json",
+                "X-Backstride-Delivery": str(item.id),
+            }
+            if integration.auth_type == "bearer" and integration.auth_token:
+                headers["Authorization"] = f"Bearer {integration.auth_token}"
+            response = await http.post(integration.base_url, json=bundle, headers=headers)
+        except httpx.HTTPError as exc:
+            await self._retry(item, f"{type(exc).__name__}: could not reach the FHIR server", None)
+            return
+        if response.is_success:
+            await self._finish(item, status="delivered", delivered_at=utcnow(), last_error=None)
+        elif response.status_code in RETRYABLE:
+            await self._retry(item, f"HTTP {response.status_code}", _retry_after(response))
+        else:  # the server refused the Bundle itself: retrying the same Bundle will not help
+            await self._dead(item, f"HTTP {response.status_code}: {_outcome(response)}")
+
+    async def _retry(self, item: ExportItem, error: str, retry_after: float | None) -> None:
+        if item.attempts >= self.settings.export_max_attempts:
+            await self._dead(item, f"{error} (gave up after {item.attempts} attempts)")
+            return
+        backoff = min(
+            self.settings.export_retry_max_seconds, self.settings.export_retry_base_seconds * 2 ** (item.attempts - 1)
+        )
+        delay = backoff * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+        if retry_after is not None:  # the server knows best, within reason
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+        await self._finish(item, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay))
+
+    async def _dead(self, item: ExportItem, error: str) -> None:
+        log.warning("export %s dead after %d attempts", item.id, item.attempts)
+        await self._finish(item, status="dead", last_error=error)
+
+    async def _finish(self, item: ExportItem, **values: Any) -> None:
+        async with self.database.sessionmaker() as session, session.begin():
+            if not await OutboxRepository(session).finish(item.id, self.owner, **values):
+                log.warning("export %s: lease lost before the outcome was recorded", item.id)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, given as seconds or as an HTTP date."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
+
+
+def _outcome(response: httpx.Response) -> str:
+    """The server's OperationOutcome diagnostics, if it sent one (clipped)."""
+    try:
+        body = response.json()
+        issues = body.get("issue", []) if isinstance(body, dict) else []
+        text = "; ".join(str(i.get("diagnostics") or i.get("details", {}).get("text") or i.get("code")) for i in issues)
+    except ValueError:
+        text = response.text
+    return (text or response.reason_phrase)[:1000]

@@ -1,0 +1,157 @@
+"""The /fhir API: metadata, the Questionnaire, QuestionnaireResponse intake, ServiceRequest read and search."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.questionnaire import Questionnaire
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.schemas import ClinicCreated
+from services.export.fhir.questionnaire import to_questionnaire_response
+from services.intake.schemas import IntakeIn, StoredIntake
+from tests.factories import intake_body, make_clinic
+
+FHIR = "application/fhir+json"
+
+
+def response_for(body: dict[str, Any]) -> dict[str, Any]:
+    stored = StoredIntake.model_validate({**body, "id": uuid.uuid4(), "created_at": datetime.now(UTC)})
+    resource = to_questionnaire_response(stored, "urn:uuid:00000000-0000-0000-0000-000000000001")
+    resource.pop("subject")
+    return resource
+
+
+async def test_metadata_tells_what_is_supported(client: httpx.AsyncClient) -> None:
+    response = await client.get("/fhir/metadata")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(FHIR)
+    statement = response.json()
+    CapabilityStatement.model_validate(statement)
+    assert statement["fhirVersion"] == "4.0.1"
+    supported = {r["type"]: [i["code"] for i in r["interaction"]] for r in statement["rest"][0]["resource"]}
+    assert supported == {
+        "Questionnaire": ["read"],
+        "QuestionnaireResponse": ["create"],
+        "ServiceRequest": ["read", "search-type"],
+    }
+
+
+async def test_questionnaire_covers_every_intake_field(client: httpx.AsyncClient) -> None:
+    response = await client.get("/fhir/Questionnaire/backstride-intake")
+    questionnaire = response.json()
+    Questionnaire.model_validate(questionnaire)
+    assert questionnaire["url"] and questionnaire["version"]
+    leaves = {item["linkId"]: item for group in questionnaire["item"] for item in group.get("item", [group])}
+    expected = {"notes"} | {
+        f"{section}.{name}"
+        for section, field in IntakeIn.model_fields.items()
+        for name in getattr(field.annotation, "model_fields", {})
+    }
+    assert set(leaves) == expected
+    assert leaves["pain.side"]["type"] == "choice" and leaves["pain.side"]["required"] is True
+    assert [o["valueCoding"]["code"] for o in leaves["pain.side"]["answerOption"]] == [
+        "left",
+        "right",
+        "both",
+        "central",
+    ]
+    assert leaves["pain.timing"]["repeats"] is True
+    assert leaves["neuro.numbness_side"]["enableWhen"] == [
+        {"question": "neuro.numbness_or_tingling", "operator": "=", "answerBoolean": True}
+    ]
+    assert leaves["running.weekly_km"]["type"] == "decimal" and leaves["patient.birth_date"]["type"] == "date"
+
+
+async def test_questionnaire_response_is_an_intake(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    body = intake_body(neuro={"saddle_numbness": True}, pain={"timing": ["at_night"]})
+    response = await client.post(
+        "/fhir/QuestionnaireResponse", json=response_for(body), headers={**sk, "Content-Type": FHIR}
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert response.headers["location"] == f"/fhir/QuestionnaireResponse/{created['id']}"
+    urgency = {e["url"].rsplit("/", 1)[1]: e for e in created["extension"]}
+    assert urgency["triage-urgency"]["valueCode"] == "emergency"
+    stored = await client.get(f"/v1/intakes/{created['id']}", headers=sk)
+    assert stored.json()["neuro"]["saddle_numbness"] is True
+    assert stored.json()["referral"]["id"] == urgency["referral"]["valueReference"]["reference"].split("/")[1]
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        (lambda r: {**r, "resourceType": "Patient"}, 400),
+        (lambda r: {**r, "questionnaire": "http://other.example/Questionnaire/x"}, 422),
+        (lambda r: {**r, "status": "in-progress"}, 422),
+        (lambda r: {**r, "item": [{"linkId": "pain.colour", "answer": [{"valueString": "red"}]}]}, 422),
+        (lambda r: {**r, "item": r["item"][1:]}, 422),  # no patient
+        (lambda r: {**r, "authored": "yesterday"}, 422),
+    ],
+)
+async def test_bad_responses_get_an_operation_outcome(
+    client: httpx.AsyncClient, sk: dict[str, str], change: Any, status: int
+) -> None:
+    response = await client.post("/fhir/QuestionnaireResponse", json=change(response_for(intake_body())), headers=sk)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(FHIR)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["severity"] == "error"
+
+
+async def test_field_errors_point_at_link_ids(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    resource = response_for(intake_body())
+    pain = next(g for g in resource["item"] if g["linkId"] == "pain")
+    next(i for i in pain["item"] if i["linkId"] == "pain.intensity_now")["answer"] = [{"valueInteger": 14}]
+    outcome = (await client.post("/fhir/QuestionnaireResponse", json=resource, headers=sk)).json()
+    assert [i["expression"] for i in outcome["issue"]] == [["pain.intensity_now"]]
+
+
+async def test_fhir_errors_are_operation_outcomes(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/fhir/ServiceRequest"), await client.get("/fhir/Nothing")):
+        assert response.headers["content-type"].startswith(FHIR)
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_service_request_read_and_isolation(
+    client: httpx.AsyncClient, sk: dict[str, str], session: AsyncSession
+) -> None:
+    referral = (await client.post("/v1/intakes", json=intake_body(), headers=sk)).json()["referral"]
+    response = await client.get(f"/fhir/ServiceRequest/{referral['id']}", headers=sk)
+    assert response.status_code == 200
+    resource = response.json()
+    assert resource["resourceType"] == "ServiceRequest" and resource["id"] == referral["id"]
+    other = await make_clinic(session)
+    theirs = {"Authorization": f"Bearer {other.secret_key}"}
+    hidden = await client.get(f"/fhir/ServiceRequest/{referral['id']}", headers=theirs)
+    assert hidden.status_code == 404 and hidden.json()["resourceType"] == "OperationOutcome"
+    assert (await client.get("/fhir/ServiceRequest/not-an-id", headers=sk)).status_code == 404
+    listed = await client.get("/fhir/ServiceRequest", headers=theirs)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["entry"] == []
+
+
+async def test_search_by_status_and_last_updated(
+    client: httpx.AsyncClient, sk: dict[str, str], clinic: ClinicCreated
+) -> None:
+    made = [
+        (await client.post("/v1/intakes", json=intake_body(), headers=sk)).json()["referral"]["id"] for _ in range(3)
+    ]
+    found = await client.get("/fhir/ServiceRequest?status=active&_count=2", headers=sk)
+    page = found.json()
+    Bundle.model_validate(page)
+    assert page["type"] == "searchset" and len(page["entry"]) == 2
+    following = next(link["url"] for link in page["link"] if link["relation"] == "next")
+    rest = (await client.get(following.replace("http://testserver", ""), headers=sk)).json()
+    ids = [e["resource"]["id"] for e in page["entry"] + rest["entry"]]
+    assert ids == made
+    assert (await client.get("/fhir/ServiceRequest?status=completed", headers=sk)).json()["entry"] == []
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert (await client.get(f"/fhir/ServiceRequest?_lastUpdated=ge{tomorrow}", headers=sk)).json()["entry"] == []
+    assert len((await client.get(f"/fhir/ServiceRequest?_lastUpdated=lt{tomorrow}", headers=sk)).json()["entry"]) == 3
+    for bad in ("status=open", "_lastUpdated=gtyesterday", "colour=red", "_count=0"):
+        response = await client.get(f"/fhir/ServiceRequest?{bad}", headers=sk)
+        assert response.status_code in (400, 422) and response.json()["resourceType"] == "OperationOutcome"
