@@ -16,7 +16,8 @@ from services.core.events import ReferralChanged
 from services.core.pagination import decode_cursor, page
 from services.core.schemas import PageQuery
 from services.core.service import Principal
-from services.referrals.models import Referral, ReferralEvent
+from services.referrals import audit
+from services.referrals.models import Referral
 from services.referrals.repository import ReferralRepository
 from services.referrals.schemas import (
     DUE_AFTER,
@@ -86,30 +87,6 @@ def to_out(referral: Referral, now: datetime) -> ReferralOut:
     )
 
 
-def _event(
-    referral_id: uuid.UUID,
-    principal: Principal,
-    action: str,
-    now: datetime,
-    *,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    note: str | None = None,
-) -> ReferralEvent:
-    return ReferralEvent(
-        clinic_id=principal.clinic_id,
-        referral_id=referral_id,
-        at=now,
-        actor_type="user" if principal.kind == "user" else "key",
-        actor_id=principal.user_id or principal.key_id,
-        actor_label=principal.label,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        note=note,
-    )
-
-
 async def open_referral(
     session: AsyncSession, principal: Principal, intake_id: uuid.UUID, triage: TriageResult, now: datetime
 ) -> Referral:
@@ -128,7 +105,7 @@ async def open_referral(
     )
     repo = ReferralRepository(session, principal.clinic_id)
     await repo.insert(referral)
-    await repo.add_event(_event(referral.id, principal, "created", now, to_status="new"))
+    await repo.add_event(audit.event(referral.id, principal, "created", now, to_status="new"))
     await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.created", now))
     return referral
 
@@ -218,7 +195,7 @@ async def for_intake(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uui
 
 async def _viewed(repo: ReferralRepository, principal: Principal, referral: Referral) -> ReferralOut:
     now = utcnow()
-    await repo.add_event(_event(referral.id, principal, "viewed", now))
+    await repo.add_event(audit.event(referral.id, principal, "viewed", now))
     return to_out(referral, now)
 
 
@@ -252,7 +229,7 @@ async def claim_next(session: AsyncSession, principal: Principal) -> ReferralOut
 async def _claimed(
     session: AsyncSession, repo: ReferralRepository, principal: Principal, referral: Referral, now: datetime
 ) -> None:
-    await repo.add_event(_event(referral.id, principal, "claimed", now, from_status="new", to_status="in_review"))
+    await repo.add_event(audit.event(referral.id, principal, "claimed", now, from_status="new", to_status="in_review"))
     await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.status_changed", now))
 
 
@@ -290,7 +267,7 @@ async def transition(
     if moved is None:
         raise StaleVersion("the referral changed while this request was made; read it again")
     await repo.add_event(
-        _event(moved.id, principal, "transitioned", now, from_status=from_status, to_status=to, note=note)
+        audit.event(moved.id, principal, "transitioned", now, from_status=from_status, to_status=to, note=note)
     )
     await events.publish(session, ReferralChanged(principal.clinic_id, moved.id, "referral.status_changed", now))
     return to_out(moved, now)
@@ -299,13 +276,9 @@ async def transition(
 async def add_note(session: AsyncSession, principal: Principal, referral_id: uuid.UUID, text: str) -> EventOut:
     repo = ReferralRepository(session, principal.clinic_id)
     referral = await _get(repo, referral_id)
-    event = _event(referral.id, principal, "noted", utcnow(), note=text)
+    event = audit.event(referral.id, principal, "noted", utcnow(), note=text)
     await repo.add_event(event)
-    return _event_out(event)
-
-
-def _event_out(event: ReferralEvent) -> EventOut:
-    return EventOut.model_validate({**event.model_dump(), "actor": event.actor_label})
+    return audit.event_out(event)
 
 
 async def list_events(
@@ -317,4 +290,4 @@ async def list_events(
     after = decode_cursor(query.cursor, datetime, uuid.UUID) if query.cursor else None
     rows = await repo.events(referral_id, after, query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda e: (e.at, e.id))
-    return EventPage(items=[_event_out(e) for e in items], next_cursor=next_cursor)
+    return EventPage(items=[audit.event_out(e) for e in items], next_cursor=next_cursor)
