@@ -6,7 +6,7 @@ service adds those two and reuses these sections unchanged.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from services.core.schemas import Note1000, StrictModel
 
@@ -32,21 +32,26 @@ FocusCode = Literal[
 ]
 
 
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("each value may be listed once")
+    return values
+
+
+# Lists of choices hold each value at most once (uniqueItems tells OpenAPI clients too).
+Unique = AfterValidator(_unique)
+UNIQUE_ITEMS = {"uniqueItems": True}
+
+
 class Pain(StrictModel):
     side: Literal["left", "right", "both", "central"]
     weeks_since_onset: Annotated[StrictInt, Field(ge=0, le=520)]
     intensity_now: Annotated[StrictInt, Field(ge=0, le=10)]
     intensity_running: Annotated[StrictInt, Field(ge=0, le=10)]
-    timing: Annotated[list[Timing], Field(max_length=5)]
+    timing: Annotated[list[Timing], Field(max_length=5, json_schema_extra=UNIQUE_ITEMS), Unique]
     persistent_despite_rest: StrictBool
     worsening: StrictBool
     radiates_to_leg: Literal["none", "above_knee", "below_knee"]
-
-    @model_validator(mode="after")
-    def _no_repeats(self) -> "Pain":
-        if len(set(self.timing)) != len(self.timing):
-            raise ValueError("timing lists each value at most once")
-        return self
 
 
 class Neuro(StrictModel):
@@ -71,17 +76,11 @@ class Function(StrictModel):
 class History(StrictModel):
     previous_back_injury: StrictBool
     previous_injury_notes: Note1000 | None = None
-    conditions: Annotated[list[Condition], Field(max_length=6)]
+    conditions: Annotated[list[Condition], Field(max_length=6, json_schema_extra=UNIQUE_ITEMS), Unique]
     recent_trauma: StrictBool
     fever_or_unwell: StrictBool
     unexplained_weight_loss: StrictBool
     long_term_steroids: StrictBool
-
-    @model_validator(mode="after")
-    def _no_repeats(self) -> "History":
-        if len(set(self.conditions)) != len(self.conditions):
-            raise ValueError("conditions lists each value at most once")
-        return self
 
 
 class Running(StrictModel):

@@ -38,7 +38,7 @@ INVALID: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("intensity upper", {"pain": {"intensity_now": 11}}, ["body", "pain", "intensity_now"]),
     ("intensity string", {"pain": {"intensity_running": "5"}}, ["body", "pain", "intensity_running"]),
     ("timing enum", {"pain": {"timing": ["sometimes"]}}, ["body", "pain", "timing", 0]),
-    ("timing repeated", {"pain": {"timing": ["at_rest", "at_rest"]}}, ["body", "pain"]),
+    ("timing repeated", {"pain": {"timing": ["at_rest", "at_rest"]}}, ["body", "pain", "timing"]),
     ("bool as string", {"pain": {"worsening": "yes"}}, ["body", "pain", "worsening"]),
     ("radiates enum", {"pain": {"radiates_to_leg": "foot"}}, ["body", "pain", "radiates_to_leg"]),
     (
