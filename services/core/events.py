@@ -31,5 +31,10 @@ def subscribe(subscriber: Subscriber) -> Subscriber:
 
 
 async def publish(session: AsyncSession, change: ReferralChanged) -> None:
+    # Subscribers register when their module is imported (the app, CLI and worker all import
+    # services.export.service); none at all means a process was wired wrongly: fail loudly
+    # rather than change a referral and silently owe its clinic nothing.
+    if not _subscribers:
+        raise RuntimeError("no subscribers for referral changes: import services.export.service")
     for subscriber in _subscribers:
         await subscriber(session, change)

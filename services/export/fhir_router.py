@@ -43,8 +43,8 @@ async def create_questionnaire_response(
     """Submit an intake as a QuestionnaireResponse to backstride-intake. It is validated and triaged
     exactly like `POST /v1/intakes`; the answer is the stored response, with the referral's id and
     urgency in extensions."""
-    created, location = await service.submit_response(session, principal, await _json(request), idempotency_key)
-    return FhirResponse(created, status_code=201, headers={"Location": location})
+    created = await service.submit_response(session, principal, await _json(request), idempotency_key)
+    return FhirResponse(created, status_code=201)
 
 
 @router.get("/ServiceRequest/{referral_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 503)})
@@ -78,5 +78,5 @@ async def search_service_requests(
 async def _json(request: Request) -> Any:
     try:
         return await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ServiceError("the body is not JSON") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ServiceError("the body is not JSON (or is nested too deeply)") from exc

@@ -10,7 +10,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.errors import ServiceError, Unprocessable
+from services.core.errors import Forbidden, ServiceError, Unprocessable
 from services.core.service import Principal
 from services.export.fhir import identifiers as ids
 from services.export.fhir import search as fhir_search
@@ -46,14 +46,18 @@ def capability(base_url: str, version: str) -> dict[str, Any]:
 
 async def submit_response(
     session: AsyncSession, principal: Principal, resource: Any, idempotency_key: str | None
-) -> tuple[dict[str, Any], str]:
-    """Accept a QuestionnaireResponse as an intake; returns (stored response, its location)."""
+) -> dict[str, Any]:
+    """Accept a QuestionnaireResponse as an intake; returns the stored response."""
+    if principal.kind == "publishable":  # SPEC §2: web-page keys are for the embedded form's two calls
+        raise Forbidden("a publishable key cannot be used for this operation")
     if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
         raise ServiceError("the body must be a QuestionnaireResponse resource")
     try:
         QuestionnaireResponse.model_validate(resource)
     except ValidationError as exc:
         raise InvalidResource("not a valid FHIR R4 QuestionnaireResponse", errors=_errors(exc)) from exc
+    except RecursionError as exc:
+        raise ServiceError("the resource is nested too deeply") from exc
     canonical = str(resource.get("questionnaire", "")).split("|")[0]
     if canonical != ids.QUESTIONNAIRE_URL:
         raise InvalidResource(f"questionnaire must be {ids.QUESTIONNAIRE_URL}")
@@ -74,8 +78,7 @@ async def submit_response(
         {"url": URGENCY_EXTENSION, "valueCode": created.referral.urgency},
         {"url": REFERRAL_EXTENSION, "valueReference": {"reference": f"ServiceRequest/{created.referral.id}"}},
     ]
-    validated = QuestionnaireResponse.model_validate(response).model_dump(mode="json")
-    return validated, f"/fhir/QuestionnaireResponse/{created.id}"
+    return QuestionnaireResponse.model_validate(response).model_dump(mode="json")
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -113,9 +116,7 @@ async def search(
 ) -> dict[str, Any]:
     window = fhir_search.last_updated(last_updated)
     statuses = fhir_search.statuses(status) if status else ()
-    found, next_cursor = await referrals.changed(
-        session, principal.clinic_id, statuses, window.start, window.end, cursor, count
-    )
+    found, next_cursor = await referrals.changed(session, principal, statuses, window.start, window.end, cursor, count)
     entries = []
     for referral in found:
         answers = await intake.stored(session, principal.clinic_id, referral.intake_id)

@@ -86,9 +86,13 @@ class OutboxRepository:
             col(older.status) == "pending",
             tuple_(col(older.created_at), col(older.id)) < tuple_(col(ExportItem.created_at), col(ExportItem.id)),
         )
+        enabled = exists().where(
+            col(FhirIntegration.clinic_id) == col(ExportItem.clinic_id), col(FhirIntegration.enabled).is_(True)
+        )
         due = (
             select(col(ExportItem.id))
             .where(
+                enabled,  # a disabled integration's items wait, pending, until it is enabled again
                 col(ExportItem.status) == "pending",
                 col(ExportItem.next_attempt_at) <= now,
                 or_(col(ExportItem.lease_until).is_(None), col(ExportItem.lease_until) < now),
@@ -106,6 +110,19 @@ class OutboxRepository:
             .execution_options(populate_existing=True)
         )
         return list((await self.session.execute(statement)).scalars())
+
+    async def bury_abandoned(self, now: datetime, max_attempts: int) -> None:
+        """Items whose every attempt ended with the worker gone (lease run out, no outcome)
+        are dead: claiming them again would only take another worker down."""
+        await self.session.execute(
+            update(ExportItem)
+            .where(
+                col(ExportItem.status) == "pending",
+                col(ExportItem.attempts) >= max_attempts,
+                col(ExportItem.lease_until) < now,
+            )
+            .values(status="dead", lease_until=None, lease_owner=None, last_error="no worker finished an attempt")
+        )
 
     async def finish(self, item_id: uuid.UUID, owner: str, **values: Any) -> bool:
         """Record an attempt's outcome, if this worker still holds the lease."""

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.core.auth import Session, require
@@ -26,11 +26,13 @@ async def get_integration(session: Session, principal: Admin) -> IntegrationOut:
     return await service.get_integration(session, principal.clinic_id)
 
 
-@router.put("/integrations/fhir", response_model=IntegrationOut, responses=responses(401, 403, 503))
-async def put_integration(body: IntegrationIn, session: Session, principal: Admin) -> IntegrationOut:
+@router.put("/integrations/fhir", response_model=IntegrationOut, responses=responses(401, 403, 422, 503))
+async def put_integration(body: IntegrationIn, request: Request, session: Session, principal: Admin) -> IntegrationOut:
     """Set where the clinic's referrals go. While enabled, every new referral and every status change
-    is queued in the same transaction and POSTed to `base_url` as a FHIR transaction Bundle."""
-    return await service.put_integration(session, principal.clinic_id, body)
+    is queued in the same transaction and POSTed to `base_url` as a FHIR transaction Bundle.
+    In production `base_url` must be https to a public host."""
+    production = request.app.state.settings.environment == "production"
+    return await service.put_integration(session, principal.clinic_id, body, production=production)
 
 
 @router.get("/exports", response_model=ExportPage, responses=responses(401, 403, 422, 503))

@@ -1,13 +1,15 @@
 """Export rules: which clinic wants what sent where, the outbox, and the Bundles it carries."""
 
+import ipaddress
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import events
 from services.core.db import utcnow
-from services.core.errors import Conflict, NotFound
+from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.pagination import decode_cursor, page
 from services.core.service import Principal
 from services.export.fhir.mapping import build_bundle
@@ -52,7 +54,33 @@ async def get_integration(session: AsyncSession, clinic_id: uuid.UUID) -> Integr
     return _integration_out(integration)
 
 
-async def put_integration(session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn) -> IntegrationOut:
+class UnsafeDestination(Unprocessable):
+    title, slug = "Unsafe destination", "unsafe-destination"
+
+
+def check_destination(base_url: str) -> None:
+    """In production, patient data goes over https to a public host only: not to this
+    machine, a private network or a cloud metadata address named by IP. (Names that
+    resolve to such addresses are not caught here.)"""
+    url = urlsplit(base_url)
+    if url.scheme != "https":
+        raise UnsafeDestination("base_url must use https")
+    host = (url.hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise UnsafeDestination("base_url must name a public host") from None
+        return
+    if not address.is_global:
+        raise UnsafeDestination("base_url must name a public host")
+
+
+async def put_integration(
+    session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn, *, production: bool
+) -> IntegrationOut:
+    if production:
+        check_destination(body.base_url)
     integration = FhirIntegration(
         clinic_id=clinic_id,
         base_url=body.base_url.rstrip("/"),

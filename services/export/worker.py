@@ -51,7 +51,7 @@ class Worker:
                         break
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
-                await asyncio.gather(*(self._deliver(http, item) for item in items))
+                await asyncio.gather(*(self._deliver_safely(http, item) for item in items))
                 attempted += len(items)
         return attempted
 
@@ -62,19 +62,34 @@ class Worker:
     async def _claim(self) -> list[ExportItem]:
         lease = timedelta(seconds=self.settings.export_lease_seconds)
         async with self.database.sessionmaker() as session, session.begin():
-            return await OutboxRepository(session).claim(self.owner, utcnow(), lease, self.settings.export_batch_size)
+            outbox = OutboxRepository(session)
+            now = utcnow()
+            await outbox.bury_abandoned(now, self.settings.export_max_attempts)
+            return await outbox.claim(self.owner, now, lease, self.settings.export_batch_size)
 
-    async def _deliver(self, http: httpx.AsyncClient, item: ExportItem) -> None:
+    async def _deliver_safely(self, http: httpx.AsyncClient, item: ExportItem) -> None:
+        """One item's delivery; whatever goes wrong is recorded on the item, never lost in the batch."""
         if self.stopping.is_set():  # not started: hand it back untouched
             async with self.database.sessionmaker() as session, session.begin():
                 await OutboxRepository(session).release(item.id, self.owner)
             return
         try:
+            # Well inside the lease, so no other worker takes the item while this one still sends it.
+            async with asyncio.timeout(self.settings.export_lease_seconds / 2):
+                await self._deliver(http, item)
+        except TimeoutError:
+            await self._retry(item, "timed out delivering", None)
+        except Exception as exc:
+            log.exception("export %s failed unexpectedly", item.id)
+            await self._retry(item, f"internal error: {type(exc).__name__}", None)
+
+    async def _deliver(self, http: httpx.AsyncClient, item: ExportItem) -> None:
+        try:
             async with self.database.sessionmaker() as session:
                 integration = await OutboxRepository(session).integration(item.clinic_id)
                 bundle = await service.delivery_bundle(session, item.clinic_id, item.referral_id)
-            if integration is None or not integration.enabled:
-                await self._dead(item, "the clinic's FHIR integration is missing or disabled")
+            if integration is None or not integration.enabled:  # disabled since it was claimed: wait
+                await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
                 return
             headers = {
                 "Content-Type": "application/fhir+json",
@@ -129,11 +144,15 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _outcome(response: httpx.Response) -> str:
-    """The server's OperationOutcome diagnostics, if it sent one (clipped)."""
+    """The diagnostics of the server's OperationOutcome, if it sent one (clipped). Any other body
+    is not kept: it is not ours to store, and it could be anything the URL answers."""
     try:
         body = response.json()
-        issues = body.get("issue", []) if isinstance(body, dict) else []
-        text = "; ".join(str(i.get("diagnostics") or i.get("details", {}).get("text") or i.get("code")) for i in issues)
     except ValueError:
-        text = response.text
-    return (text or response.reason_phrase)[:1000]
+        body = None
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return response.reason_phrase
+    issue = body.get("issue")
+    issues: list[Any] = issue if isinstance(issue, list) else []
+    texts = [str(i.get("diagnostics") or i.get("code") or "") for i in issues if isinstance(i, dict)]
+    return ("; ".join(t for t in texts if t) or response.reason_phrase)[:1000]

@@ -170,19 +170,20 @@ async def current(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid
 
 async def changed(
     session: AsyncSession,
-    clinic_id: uuid.UUID,
+    principal: Principal,
     statuses: tuple[str, ...],
     start: datetime | None,
     end: datetime | None,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[ReferralOut], str | None]:
-    """Referrals by time of last change (FHIR search); not an audited read, it carries no patient data."""
+    """Referrals by time of last change (FHIR search). The results identify patients, so each
+    one returned is recorded as viewed."""
+    repo = ReferralRepository(session, principal.clinic_id)
     after = decode_cursor(cursor, datetime, uuid.UUID) if cursor else None
-    rows = await ReferralRepository(session, clinic_id).changed(statuses, start, end, after, limit + 1)
+    rows = await repo.changed(statuses, start, end, after, limit + 1)
     items, next_cursor = page(rows, limit, lambda r: (r.updated_at, r.id))
-    now = utcnow()
-    return [to_out(r, now) for r in items], next_cursor
+    return [await _viewed(repo, principal, r) for r in items], next_cursor
 
 
 async def for_intake(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> ReferralOut:

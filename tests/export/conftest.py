@@ -69,7 +69,9 @@ async def exporting_clinic(database: Database, receiver: Receiver) -> AsyncItera
             "auth": {"type": "bearer", "token": "rcv-token"},
             "enabled": True,
         }
-        await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration))
+        await export.put_integration(
+            session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
+        )
     yield clinic
     async with database.sessionmaker() as session, session.begin():
         await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))

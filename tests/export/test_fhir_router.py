@@ -1,5 +1,6 @@
 """The /fhir API: metadata, the Questionnaire, QuestionnaireResponse intake, ServiceRequest read and search."""
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,7 +74,6 @@ async def test_questionnaire_response_is_an_intake(client: httpx.AsyncClient, sk
     )
     assert response.status_code == 201, response.text
     created = response.json()
-    assert response.headers["location"] == f"/fhir/QuestionnaireResponse/{created['id']}"
     urgency = {e["url"].rsplit("/", 1)[1]: e for e in created["extension"]}
     assert urgency["triage-urgency"]["valueCode"] == "emergency"
     stored = await client.get(f"/v1/intakes/{created['id']}", headers=sk)
@@ -155,3 +155,36 @@ async def test_search_by_status_and_last_updated(
     for bad in ("status=open", "_lastUpdated=gtyesterday", "colour=red", "_count=0"):
         response = await client.get(f"/fhir/ServiceRequest?{bad}", headers=sk)
         assert response.status_code in (400, 422) and response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_publishable_keys_cannot_post_fhir(client: httpx.AsyncClient, clinic: ClinicCreated) -> None:
+    pk = {"Authorization": f"Bearer {clinic.publishable_key}"}
+    response = await client.post("/fhir/QuestionnaireResponse", json=response_for(intake_body()), headers=pk)
+    assert response.status_code == 403 and response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_deeply_nested_resources_are_400(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    depth = 1500  # about 40 KiB: under the body limit, over any sane nesting
+    items = '{"linkId":"x","item":[' * depth + '{"linkId":"x"}' + "]}" * depth
+    resource = json.dumps(response_for(intake_body())).replace('"item": [', f'"item": [{items}, ', 1)
+    response = await client.post("/fhir/QuestionnaireResponse", content=resource, headers={**sk, "Content-Type": FHIR})
+    assert response.status_code in (400, 422) and response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "gt9999-12-31", "0001-01-01T00:00:00+01:00", "2026-01-01T10:00"])
+async def test_odd_last_updated_values_are_refused(client: httpx.AsyncClient, sk: dict[str, str], value: str) -> None:
+    response = await client.get(f"/fhir/ServiceRequest?_lastUpdated={value}", headers=sk)
+    assert response.status_code == 422 and response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_search_results_are_on_the_audit_trail(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    referral = (await client.post("/v1/intakes", json=intake_body(), headers=sk)).json()["referral"]
+    await client.get("/fhir/ServiceRequest", headers=sk)
+    events = (await client.get(f"/v1/referrals/{referral['id']}/events", headers=sk)).json()["items"]
+    assert [e["action"] for e in events] == ["created", "viewed"]
+
+
+async def test_blank_notes_still_export(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    body = intake_body(notes="   ", history={"previous_injury_notes": " "})
+    referral = (await client.post("/v1/intakes", json=body, headers=sk)).json()["referral"]
+    assert (await client.get(f"/v1/referrals/{referral['id']}/fhir", headers=sk)).status_code == 200

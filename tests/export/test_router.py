@@ -88,3 +88,15 @@ async def test_physios_cannot_administer_exports(
     assert (await client.put("/v1/integrations/fhir", json=INTEGRATION, headers=headers)).status_code == 403
     pk = {"Authorization": f"Bearer {clinic.publishable_key}"}
     assert (await client.get("/v1/exports", headers=pk)).status_code == 403
+
+
+def test_production_destinations_must_be_public_https() -> None:
+    import pytest
+
+    from services.export.service import UnsafeDestination, check_destination
+
+    check_destination("https://ehr.example.org/fhir")
+    for url in ("http://ehr.example.org/fhir", "https://localhost/fhir", "https://127.0.0.1/fhir",
+                "https://169.254.169.254/latest", "https://10.0.0.5/fhir", "https://ehr.internal/fhir"):  # fmt: skip
+        with pytest.raises(UnsafeDestination):
+            check_destination(url)

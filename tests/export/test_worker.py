@@ -17,10 +17,11 @@ from services.core.db import Database, utcnow
 from services.core.schemas import ClinicCreated
 from services.core.service import Principal
 from services.export import service as export
-from services.export.models import ExportItem
+from services.export.models import ExportItem, FhirIntegration
 from services.export.schemas import ExportQuery
 from services.export.worker import Worker
 from services.referrals import service as referrals
+from services.referrals.models import Referral
 from tests.export.conftest import Receiver, submit_committed
 from tests.factories import make_user
 
@@ -213,13 +214,62 @@ async def test_sigterm_finishes_the_delivery_in_hand(
 async def test_nothing_is_queued_without_an_enabled_integration(
     database: Database, exporting_clinic: ClinicCreated
 ) -> None:
-    async with database.sessionmaker() as session, session.begin():
-        from services.export.models import FhirIntegration
-
-        await session.execute(
-            update(FhirIntegration)
-            .where(col(FhirIntegration.clinic_id) == exporting_clinic.clinic_id)
-            .values(enabled=False)
-        )
+    await set_enabled(database, exporting_clinic, False)
     await submit_committed(database, exporting_clinic, 2)
     assert await statuses(database, exporting_clinic) == {}
+
+
+async def test_disabled_integration_leaves_items_waiting(
+    database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
+) -> None:
+    await submit_committed(database, exporting_clinic, 2)
+    await set_enabled(database, exporting_clinic, False)
+    await Worker(database, fast_settings).run(drain=True)
+    assert await statuses(database, exporting_clinic) == {"pending": 2}
+    assert receiver.state()["requests"] == 0
+    await set_enabled(database, exporting_clinic, True)
+    assert await settle(database, fast_settings, exporting_clinic) == {"delivered": 2}
+
+
+async def test_an_item_that_cannot_be_built_ends_dead_without_stopping_the_others(
+    database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
+) -> None:
+    _, bad = await submit_committed(database, exporting_clinic, 2)
+    async with database.sessionmaker() as session, session.begin():
+        # Corrupt one referral's stored triage: building its Bundle now raises.
+        await session.execute(
+            update(Referral).where(col(Referral.id) == uuid.UUID(bad)).values(triage={"broken": True})
+        )
+    counts = await settle(database, fast_settings, exporting_clinic)
+    assert counts == {"delivered": 1, "dead": 1}
+    async with database.sessionmaker() as session:
+        items = (await export.list_exports(session, exporting_clinic.clinic_id, ExportQuery())).items
+    dead = next(i for i in items if i.status == "dead")
+    assert str(dead.referral_id) == bad and dead.last_error and "internal error" in dead.last_error
+
+
+async def test_items_abandoned_by_dying_workers_are_buried(
+    database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
+) -> None:
+    await submit_committed(database, exporting_clinic, 1)
+    async with database.sessionmaker() as session, session.begin():
+        # As if every attempt so far had been claimed by a worker that then died.
+        await session.execute(
+            update(ExportItem)
+            .where(col(ExportItem.clinic_id) == exporting_clinic.clinic_id)
+            .values(
+                attempts=fast_settings.export_max_attempts,
+                lease_until=utcnow() - timedelta(seconds=1),
+                lease_owner="gone",
+            )
+        )
+    await Worker(database, fast_settings).run(drain=True)
+    assert await statuses(database, exporting_clinic) == {"dead": 1}
+    assert receiver.state()["requests"] == 0
+
+
+async def set_enabled(database: Database, clinic: ClinicCreated, enabled: bool) -> None:
+    async with database.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(FhirIntegration).where(col(FhirIntegration.clinic_id) == clinic.clinic_id).values(enabled=enabled)
+        )

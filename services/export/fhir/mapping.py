@@ -8,6 +8,7 @@ receiver. Sending the same referral twice therefore creates nothing new.
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.condition import Condition
@@ -65,7 +66,7 @@ class _Builder:
             resource.setdefault("identifier", []).insert(0, identifier)
         validated = model.model_validate(resource)
         url = ids.full_url(identifier["system"], value)
-        search = f"identifier={identifier['system']}|{value}"
+        search = f"identifier={_search_value(identifier['system'])}|{_search_value(value)}"
         request = (
             {"method": "PUT", "url": f"{model.__name__}?{search}"}
             if update
@@ -73,6 +74,13 @@ class _Builder:
         )
         self.entries.append({"fullUrl": url, "resource": validated.model_dump(mode="json"), "request": request})
         return url
+
+
+def _search_value(text: str) -> str:
+    """A token for a FHIR search URL: search-escaped (\\ , | $), then percent-encoded."""
+    for special in ("\\", ",", "|", "$"):
+        text = text.replace(special, "\\" + special)
+    return quote(text, safe=":")
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:

@@ -73,10 +73,9 @@ QUESTIONS = {
     "notes": "Anything else we should know?",
 }
 # Questions that only matter when another answer makes them relevant.
-ENABLE_WHEN = {
-    "neuro.numbness_side": ("neuro.numbness_or_tingling", True),
-    "history.previous_injury_notes": ("history.previous_back_injury", True),
-}
+# (Only where the intake itself refuses the answer otherwise, so a stored intake never
+# answers a disabled question.)
+ENABLE_WHEN = {"neuro.numbness_side": ("neuro.numbness_or_tingling", True)}
 LONG_TEXT = {"history.previous_injury_notes", "notes"}
 
 Kind = Literal["boolean", "integer", "decimal", "date", "choice", "string", "text"]
@@ -122,7 +121,8 @@ def questionnaire() -> dict[str, Any]:
             "linkId": link_id,
             "text": QUESTIONS[link_id],
             "type": "text" if link_id in LONG_TEXT else kind,
-            "required": required,
+            # An empty list is a valid answer ("none of these"), and an empty list is no answer at all.
+            "required": required and not repeats,
         }
         if repeats:
             item["repeats"] = True
@@ -174,7 +174,7 @@ def to_questionnaire_response(intake: StoredIntake, subject: str) -> dict[str, A
     items: list[dict[str, Any]] = []
     for link_id, section, field in _leaves():
         value = data[section][link_id.split(".", 1)[1]] if section else data[link_id]
-        if value is None or value == []:
+        if value is None or value == [] or value == "":
             continue
         kind, _, _, _ = _shape(field)
         item = {"linkId": link_id, "text": QUESTIONS[link_id], "answer": _answers(kind, value)}

@@ -36,13 +36,17 @@ def _instant(text: str) -> tuple[datetime, timedelta]:
     """A FHIR date or dateTime and its precision (a day, or a second)."""
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC), timedelta(days=1)
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
+            moment, precision = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC), timedelta(days=1)
+        else:
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                raise BadSearch("_lastUpdated: a dateTime needs a time zone")
+            moment, precision = parsed.astimezone(UTC), timedelta(seconds=1)
+    except (ValueError, OverflowError) as exc:
         raise BadSearch(f"_lastUpdated: {text!r} is not a FHIR date or dateTime") from exc
-    if parsed.tzinfo is None:
-        raise BadSearch("_lastUpdated: a dateTime needs a time zone")
-    return parsed.astimezone(UTC), timedelta(seconds=1)
+    if not 1900 <= moment.year <= 9000:  # and so no overflow when a precision is added
+        raise BadSearch("_lastUpdated: out of range")
+    return moment, precision
 
 
 def last_updated(values: list[str]) -> TimeRange:
