@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint typecheck pytest fuzz openapi clean
+.PHONY: install browser run test lint typecheck pytest fuzz openapi clean
 
 install: $(VENV)/.installed
 
@@ -19,12 +19,21 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+# The browser tests need Debian's Chromium (root installs it) and axe-core from npm.
+browser: node_modules/.installed
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } \
+		|| { echo "the browser tests need Chromium: apt-get install chromium"; exit 1; }
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: install
 	$(BIN)/backstride migrate
 	$(BIN)/backstride demo
 	$(BIN)/backstride serve --host 127.0.0.1 --port 8000
 
-test: install lint typecheck pytest
+test: install browser lint typecheck pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -45,4 +54,4 @@ openapi: install
 	$(BIN)/backstride openapi > openapi/openapi.json
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache backstride.db*
+	rm -rf $(VENV) .tools node_modules artifacts .mypy_cache .ruff_cache .pytest_cache backstride.db*

@@ -6,18 +6,21 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from services.core import migrations
 from services.core.config import Settings, get_settings
 from services.core.db import Database
 from services.core.errors import install_handlers, problems_in_openapi
-from services.core.middleware import BodyLimit
+from services.core.middleware import BodyLimit, SecurityHeaders
 from services.core.router import auth_router, clinic_router, health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
 from services.intake.router import router as intake_router
 from services.referrals.router import router as referrals_router
 from services.triage.router import router as triage_router
+from services.web.router import HERE as WEB_DIR
+from services.web.router import router as web_router
 
 DESCRIPTION = """
 Clinician intake and referral service for runners with low back pain.
@@ -54,7 +57,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(referrals_router)
     app.include_router(export_router)
     app.include_router(fhir_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -32,7 +32,8 @@ def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("send Authorization: Bearer <key or token>")
         principal = await service.authenticate(session, request.app.state.settings, credentials.credentials)
-        service.authorize(principal, scope, request.headers.get("origin"))
+        own_origin = str(request.base_url).rstrip("/").lower()
+        service.authorize(principal, scope, request.headers.get("origin"), own_origin)
         return principal
 
     return dependency

@@ -223,12 +223,17 @@ async def authenticate(session: AsyncSession, settings: Settings, token: str) ->
     )
 
 
-def authorize(principal: Principal, scope: str | None, origin: str | None) -> None:
-    """Scope and origin checks, shared by every protected endpoint (scope None: any secret key or user)."""
+def authorize(principal: Principal, scope: str | None, origin: str | None, own_origin: str | None = None) -> None:
+    """Scope and origin checks, shared by every protected endpoint (scope None: any secret key or user).
+
+    A publishable key's requests may come from the clinic's allowed origins, or from this
+    service's own origin: the embedded form's iframe, which only allowed origins can frame.
+    """
     if principal.kind == "publishable":
         if scope is None or scope not in principal.scopes:
             raise Forbidden("a publishable key cannot be used for this operation")
-        if origin is not None and not _origin_allowed(origin, principal.allowed_origins):
+        allowed = principal.allowed_origins + ((own_origin,) if own_origin else ())
+        if origin is not None and not _origin_allowed(origin, allowed):
             raise Forbidden("this origin is not allowed to use the key")
     elif scope is not None and scope not in principal.scopes:
         raise Forbidden(f"this operation needs the {scope} scope")

@@ -13,6 +13,7 @@ from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.pagination import decode_cursor, page
 from services.core.service import Principal
 from services.export.fhir.mapping import build_bundle
+from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration
 from services.export.repository import ExportRepository, IntegrationRepository
 from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
@@ -114,6 +115,11 @@ async def retry(session: AsyncSession, clinic_id: uuid.UUID, item_id: uuid.UUID)
             raise ExportNotFound(f"no export {item_id}")
         raise ExportNotDead("only a dead export can be retried; pending ones are retried by the worker")
     return _item_out(revived)
+
+
+def intake_questionnaire() -> dict[str, Any]:
+    """The intake form as a FHIR Questionnaire: also what the embedded web form is drawn from."""
+    return questionnaire()
 
 
 async def referral_bundle(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> dict[str, Any]:

@@ -77,10 +77,27 @@ QUESTIONS = {
 # answers a disabled question.)
 ENABLE_WHEN = {"neuro.numbness_side": ("neuro.numbness_or_tingling", True)}
 LONG_TEXT = {"history.previous_injury_notes", "notes"}
+MAX_LENGTH = {"patient.given_name": 100, "patient.family_name": 100, "patient.mrn": 64, "patient.phone": 32,
+              "history.previous_injury_notes": 1000, "notes": 2000}  # fmt: skip
 
 Kind = Literal["boolean", "integer", "decimal", "date", "choice", "string", "text"]
 VALUE_KEY = {"boolean": "valueBoolean", "integer": "valueInteger", "decimal": "valueDecimal", "date": "valueDate",
              "string": "valueString", "text": "valueString", "choice": "valueCoding"}  # fmt: skip
+
+
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+
+
+def _bounds(field: FieldInfo, kind: Kind) -> list[dict[str, Any]]:
+    """minValue/maxValue extensions from the schema's ge/le, for number questions."""
+    key = "valueInteger" if kind == "integer" else "valueDecimal"
+    extensions = []
+    for meta in field.metadata:
+        for attribute, url in (("ge", MIN_VALUE), ("le", MAX_VALUE)):
+            if getattr(meta, attribute, None) is not None:
+                extensions.append({"url": url, key: getattr(meta, attribute)})
+    return extensions if kind in ("integer", "decimal") else []
 
 
 def _shape(field: FieldInfo) -> tuple[Kind, tuple[str, ...], bool, bool]:
@@ -126,6 +143,10 @@ def questionnaire() -> dict[str, Any]:
         }
         if repeats:
             item["repeats"] = True
+        if bounds := _bounds(field, kind):
+            item["extension"] = bounds
+        if link_id in MAX_LENGTH:
+            item["maxLength"] = MAX_LENGTH[link_id]
         if options:
             item["answerOption"] = [{"valueCoding": {"system": ids.CODES, "code": o}} for o in options]
         if link_id in ENABLE_WHEN:

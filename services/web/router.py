@@ -1,0 +1,166 @@
+"""HTML: the embeddable intake form and the physio UI. Server-rendered; the little
+JavaScript there is ships as static files, with no build step."""
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.core.auth import Session
+from services.core.errors import ServiceError
+from services.core.schemas import PageQuery
+from services.core.service import Principal
+from services.intake import service as intake
+from services.referrals import service as referrals
+from services.referrals.schemas import TRANSITIONS, QueueQuery, Status
+from services.web import service
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+COOKIE = "bs_session"
+STATUSES = list(TRANSITIONS)
+URGENCIES = ["emergency", "urgent", "routine", "self_care"]
+
+
+@router.get("/embed.js")
+async def embed_js() -> Response:
+    """`<script src="{base}/embed.js" data-key="pk_...">`: draws the form in an iframe."""
+    return FileResponse(HERE / "static" / "embed.js", media_type="text/javascript")
+
+
+@router.get("/embed/form", response_class=HTMLResponse)
+async def embed_form(request: Request, session: Session, key: Annotated[str, Query(max_length=200)] = "") -> Response:
+    clinic = await service.publishable_clinic(session, request.app.state.settings, key)
+    # Only the clinic's own pages may frame the form.
+    ancestors = " ".join(clinic.allowed_origins) or "'none'"
+    response = templates.TemplateResponse(
+        request,
+        "form.html",
+        {"steps": service.form_steps(), "key": key, "idempotency_key": service.new_idempotency_key()},
+    )
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; frame-ancestors {ancestors}; form-action 'self'; base-uri 'none'; object-src 'none'"
+    )
+    return response
+
+
+# --- physio UI ----------------------------------------------------------------------
+
+
+async def _user(request: Request, session: Session) -> Principal | None:
+    return await service.user_of(session, request.app.state.settings, request.cookies.get(COOKIE))
+
+
+def _to(path: str, **query: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    cookie = request.cookies.get(COOKIE)
+    csrf = service.csrf_token(request.app.state.settings, cookie) if cookie else ""
+    return templates.TemplateResponse(
+        request, name, {**context, "csrf": csrf, "message": request.query_params.get("msg")}, status_code=status_code
+    )
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> Response:
+    return _page(request, "login.html", {})
+
+
+@router.post("/ui/login")
+async def login(
+    request: Request,
+    session: Session,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    try:
+        token = await service.log_in(session, request.app.state.settings, email, password)
+    except ServiceError:
+        return _page(request, "login.html", {"error": "That email and password do not match an account."}, 401)
+    response = _to("/ui")
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+        max_age=int(service.UI_SESSION.total_seconds()), path="/",
+    )  # fmt: skip
+    return response
+
+
+@router.post("/ui/logout")
+async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    response = _to("/ui/login", msg="You are logged out.")
+    if service.csrf_ok(request.app.state.settings, request.cookies.get(COOKIE), csrf):
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/ui", response_class=HTMLResponse)
+async def queue(
+    request: Request,
+    session: Session,
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006 - FastAPI reads, never mutates
+    urgency: Annotated[list[str], Query()] = [],  # noqa: B006
+    assignee: Annotated[str, Query(max_length=10)] = "",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return _to("/ui/login")
+    try:
+        query = QueueQuery.model_validate(
+            {"status": status, "urgency": urgency, "assignee": assignee or None, "cursor": cursor}
+        )
+        page = await referrals.queue(session, user, query)
+    except (ServiceError, ValueError):
+        return _to("/ui", msg="Those filters are not valid.")
+    return _page(
+        request, "queue.html",
+        {"page": page, "statuses": STATUSES, "urgencies": URGENCIES, "chosen": {"status": status, "urgency": urgency,
+         "assignee": assignee}, "next_query": urlencode({**request.query_params, "cursor": page.next_cursor or ""})},
+    )  # fmt: skip
+
+
+@router.get("/ui/referrals/{referral_id}", response_class=HTMLResponse)
+async def referral_page(referral_id: uuid.UUID, request: Request, session: Session) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return _to("/ui/login")
+    try:
+        referral = await referrals.view(session, user, referral_id)
+    except ServiceError:
+        return _page(request, "missing.html", {}, 404)
+    answers = await intake.stored(session, user.clinic_id, referral.intake_id)
+    trail = await referrals.list_events(session, user, referral_id, PageQuery(limit=100))
+    moves = sorted(TRANSITIONS[referral.status])
+    return _page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
+                                            "me": user.user_id})  # fmt: skip
+
+
+@router.post("/ui/referrals/{referral_id}/{action}")
+async def referral_action(
+    referral_id: uuid.UUID,
+    action: str,
+    request: Request,
+    session: Session,
+    csrf: Annotated[str, Form()] = "",
+    to: Annotated[str, Form(max_length=20)] = "",
+    version: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    user = await _user(request, session)
+    if user is None:
+        return _to("/ui/login")
+    back = f"/ui/referrals/{referral_id}"
+    if not service.csrf_ok(request.app.state.settings, request.cookies.get(COOKIE), csrf):
+        return _to(back, msg="That form had expired. Please try again.")
+    try:
+        message = await service.act(session, user, referral_id, action, to=to, version=version, note=note)
+    except ServiceError as exc:
+        message = service.in_words(exc)
+    return _to(back, msg=message)

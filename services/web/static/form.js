@@ -1,0 +1,163 @@
+// The embedded intake form: steps, conditional questions, sending, errors, advice.
+// No framework and no build step; the page works as one long form without it.
+(function () {
+  "use strict";
+  var app = document.getElementById("app");
+  var form = document.getElementById("intake");
+  var steps = Array.prototype.slice.call(form.querySelectorAll(".step"));
+  var errors = document.getElementById("errors");
+  var current = 0;
+
+  function show(index) {
+    current = index;
+    steps.forEach(function (step, i) { step.hidden = i !== index; });
+    document.getElementById("progress").textContent = "Step " + (index + 1) + " of " + steps.length;
+    var heading = steps[index].querySelector("h2");
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  }
+
+  // Questions that only matter after a "yes" elsewhere.
+  function toggleConditional() {
+    form.querySelectorAll("[data-shown-when]").forEach(function (field) {
+      var yes = document.getElementById(field.getAttribute("data-shown-when") + "-true");
+      field.hidden = !(yes && yes.checked);
+    });
+  }
+  form.addEventListener("change", toggleConditional);
+
+  function fieldsOf(step) { return step.querySelectorAll(".field:not([hidden])"); }
+
+  function stepValid(step) {
+    var ok = true;
+    clearErrors(step);
+    fieldsOf(step).forEach(function (field) {
+      field.querySelectorAll("input, textarea").forEach(function (input) {
+        if (!input.checkValidity()) {
+          setError(field.id.replace(/-field$/, ""), input.validationMessage || "Please answer this question.");
+          ok = false;
+        }
+      });
+    });
+    return ok;
+  }
+
+  function clearErrors(scope) {
+    (scope || form).querySelectorAll(".field-error").forEach(function (p) { p.textContent = ""; });
+    (scope || form).querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    errors.textContent = "";
+  }
+
+  function setError(id, message) {
+    var target = document.getElementById(id + "-error");
+    if (!target) return false;
+    target.textContent = message;
+    var field = document.getElementById(id + "-field");
+    field.querySelectorAll("input, textarea").forEach(function (el) { el.setAttribute("aria-invalid", "true"); });
+    return true;
+  }
+
+  form.addEventListener("click", function (event) {
+    if (event.target.classList.contains("next")) {
+      if (stepValid(steps[current])) { show(current + 1); }
+      else { errors.textContent = "Please check the highlighted answers."; }
+    }
+    if (event.target.classList.contains("back")) { show(current - 1); }
+  });
+
+  function body() {
+    var result = {};
+    function put(name, value) {
+      var parts = name.split("."), target = result;
+      for (var i = 0; i < parts.length - 1; i++) { target = target[parts[i]] = target[parts[i]] || {}; }
+      target[parts[parts.length - 1]] = value;
+    }
+    form.querySelectorAll(".field").forEach(function (field) {
+      if (field.hidden) return;
+      var inputs = field.querySelectorAll("input, textarea");
+      var kind = inputs[0].getAttribute("data-kind"), name = inputs[0].name;
+      if (kind === "list") {
+        put(name, Array.prototype.filter.call(inputs, function (i) { return i.checked; }).map(function (i) { return i.value; }));
+      } else if (kind === "boolean" || kind === "choice") {
+        var chosen = Array.prototype.find.call(inputs, function (i) { return i.checked; });
+        if (chosen) put(name, kind === "boolean" ? chosen.value === "true" : chosen.value);
+      } else if (inputs[0].value.trim() !== "") {
+        var raw = inputs[0].value.trim();
+        put(name, kind === "integer" ? parseInt(raw, 10) : kind === "decimal" ? parseFloat(raw) : raw);
+      }
+    });
+    return result;
+  }
+
+  function showServerErrors(problem) {
+    var first = null;
+    (problem.errors || []).forEach(function (e) {
+      var id = e.loc.slice(1).join("-");
+      while (id && !document.getElementById(id + "-error")) { id = id.split("-").slice(0, -1).join("-"); }
+      if (id && setError(id, e.msg) && first === null) { first = id; }
+    });
+    errors.textContent = "Some answers need another look." + (first ? "" : " " + (problem.detail || ""));
+    if (first) {
+      var step = document.getElementById(first + "-field").closest(".step");
+      show(Number(step.getAttribute("data-step")));
+      var input = document.getElementById(first + "-field").querySelector("input, textarea");
+      if (input) input.focus();
+    }
+  }
+
+  function showAdvice(triage) {
+    form.hidden = true;
+    var result = document.getElementById("result");
+    var advice = triage.advice.slice();
+    if (triage.urgency === "emergency") {
+      var box = document.getElementById("emergency");
+      box.textContent = advice.shift();
+      box.hidden = false;
+    }
+    var list = document.getElementById("advice");
+    advice.forEach(function (text) { var li = document.createElement("li"); li.textContent = text; list.appendChild(li); });
+    document.getElementById("disclaimer").textContent = triage.disclaimer;
+    result.hidden = false;
+    result.focus();
+  }
+
+  var sending = false;
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (sending || !stepValid(steps[current])) return;
+    sending = true;
+    var button = document.getElementById("submit");
+    button.disabled = true;
+    button.textContent = "Sending…";
+    fetch("/v1/intakes", {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "Authorization": "Bearer " + app.getAttribute("data-key"),
+        // The same key for every try of this form: a double click or a retry creates one intake.
+        "Idempotency-Key": app.getAttribute("data-idempotency-key")
+      },
+      body: JSON.stringify(body())
+    }).then(function (response) {
+      return response.json().then(function (data) { return { status: response.status, data: data }; });
+    }).then(function (answer) {
+      if (answer.status === 201) {
+        var urgency = answer.data.referral.urgency;
+        showAdvice(answer.data.referral.triage);
+        // Only the type and the urgency go to the page around the form: no clinical details.
+        if (window.parent !== window) { window.parent.postMessage({ type: "backstride:submitted", urgency: urgency }, "*"); }
+      } else {
+        showServerErrors(answer.data);
+      }
+    }).catch(function () {
+      errors.textContent = "Your answers could not be sent. Please check your connection and try again.";
+    }).then(function () {
+      sending = false;
+      button.disabled = false;
+      button.textContent = "Send";
+    });
+  });
+
+  toggleConditional();
+  show(0);
+})();

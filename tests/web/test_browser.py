@@ -1,0 +1,196 @@
+"""As a runner and a physio would use it, in headless Chromium. Screenshots of each step
+are written to artifacts/screenshots/ (not committed)."""
+
+from typing import Any
+
+import httpx
+from playwright.async_api import Browser, FrameLocator, Page, expect
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from services.core.db import Database
+from services.intake.models import Intake
+from services.web.service import form_steps
+from tests.factories import intake_body
+from tests.web.conftest import ARTIFACTS, AXE, Site
+
+BENIGN: dict[str, Any] = {
+    "patient.given_name": "Sam", "patient.family_name": "Runner", "patient.birth_date": "1992-05-14",
+    "patient.sex": "female", "pain.side": "central", "pain.radiates_to_leg": "none", "pain.weeks_since_onset": 2,
+    "pain.intensity_now": 2, "pain.intensity_running": 3, "running.weekly_km": 30, "running.mileage_increase_pct": 5,
+    "running.surface": "mixed", "running.shoe_km": 300, "running.warm_up": True, "running.stretching_per_week": 3,
+    "running.strength_sessions_per_week": 2, "consent.data_processing": True,
+}  # fmt: skip
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def fill_form(page: Page, form: FrameLocator, answers: dict[str, Any], name: str) -> None:
+    """Answer every question step by step (yes/no questions default to no), pressing Next."""
+    steps = form_steps()
+    for number, step in enumerate(steps):
+        for q in step.questions:
+            value = answers.get(q.name, False if q.kind == "boolean" else None)
+            if value is None or not await form.locator(f"#{q.id}-field").is_visible():
+                continue
+            if q.kind == "boolean":
+                await form.locator(f"#{q.id}-{'true' if value else 'false'}").check()
+            elif q.kind == "choice":
+                for option in value if isinstance(value, list) else [value]:
+                    await form.locator(f"#{q.id}-{option}").check()
+            else:
+                await form.locator(f"#{q.id}").fill(str(value))
+        await shot(page, f"{name}-step{number + 1}")
+        if number < len(steps) - 1:
+            await form.locator(f"#step-{step.id} .next").click()
+
+
+async def intakes(database: Database, site: Site) -> int:
+    async with database.sessionmaker() as session:
+        count = await session.execute(
+            select(func.count()).select_from(Intake).where(col(Intake.clinic_id) == site.clinic.clinic_id)
+        )
+        return int(count.scalar_one())
+
+
+async def test_runner_with_a_benign_case(browser: Browser, site: Site, database: Database) -> None:
+    page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, BENIGN, "benign")
+    # A double click sends once (same Idempotency-Key, button disabled while sending).
+    await form.locator("#submit").dblclick()
+    await expect(form.locator("#result")).to_be_visible()
+    await expect(form.locator("#emergency")).to_be_hidden()
+    await expect(form.locator("#advice")).to_contain_text("Take rest days")
+    await shot(page, "benign-result")
+    assert await page.evaluate("window.received") == [{"type": "backstride:submitted", "urgency": "self_care"}]
+    assert await intakes(database, site) == 1
+
+
+async def test_runner_with_an_emergency(browser: Browser, site: Site) -> None:
+    page = await browser.new_page(viewport={"width": 1024, "height": 900})
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, {**BENIGN, "neuro.saddle_numbness": True}, "emergency")
+    await form.locator("#submit").click()
+    emergency = form.locator("#emergency")
+    await expect(emergency).to_be_visible()
+    await expect(emergency).to_contain_text("emergency department now")
+    assert await emergency.get_attribute("role") == "alert"
+    await shot(page, "emergency-result")
+    assert await page.evaluate("window.received") == [{"type": "backstride:submitted", "urgency": "emergency"}]
+
+
+async def test_field_only_asked_when_relevant_and_server_errors_shown(browser: Browser, site: Site) -> None:
+    page = await browser.new_page()
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(
+        page, form, {**BENIGN, "patient.birth_date": "2020-01-01"}, "errors"
+    )  # too young: only the server knows
+    await form.locator("#submit").click()
+    error = form.locator("#patient-birth_date-error")
+    await expect(error).to_contain_text("12 to 110")
+    await expect(form.locator("#step-you")).to_be_visible()
+    assert await form.locator("#patient-birth_date").get_attribute("aria-invalid") == "true"
+    await shot(page, "errors-shown")
+    # numbness_side appears only after "yes" to numbness.
+    await form.locator("#step-you .next").click()
+    await form.locator("#step-pain .next").click()
+    await expect(form.locator("#neuro-numbness_side-field")).to_be_hidden()
+    await form.locator("#neuro-numbness_or_tingling-true").check()
+    await expect(form.locator("#neuro-numbness_side-field")).to_be_visible()
+
+
+async def test_physio_logs_in_claims_and_accepts(browser: Browser, site: Site) -> None:
+    referral = await submit(site)
+    page = await browser.new_page()
+    await page.goto(f"{site.api}/ui")
+    await page.fill("#email", site.physio_email)
+    await page.fill("#password", site.physio_password)
+    await page.click("button[type=submit]")
+    await expect(page.locator("h1")).to_have_text("Referral queue")
+    await expect(page.locator(".badge").first).to_have_text("urgent")
+    await shot(page, "physio-queue")
+    await page.click(f"a[href='/ui/referrals/{referral['id']}']")
+    await expect(page.locator("blockquote").first).to_be_visible()  # the source quotes
+    await page.click("text=Claim")
+    await expect(page.locator("#flash")).to_contain_text("claimed")
+    await page.click("text=Mark accepted")
+    await expect(page.locator("#status")).to_have_text("accepted")
+    await page.fill("#note", "Booked Tuesday 9:00")
+    await page.click("text=Add note")
+    await expect(page.locator(".trail")).to_contain_text("Booked Tuesday 9:00")
+    await shot(page, "physio-accepted")
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "bs_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+
+async def test_someone_else_got_there_first_is_said_in_words(browser: Browser, site: Site) -> None:
+    referral = await submit(site)
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{site.api}/ui/login")
+    await page.fill("#email", site.physio_email)
+    await page.fill("#password", site.physio_password)
+    await page.click("button[type=submit]")
+    await page.goto(f"{site.api}/ui/referrals/{referral['id']}")
+    other = await context.new_page()  # the same physio in a second tab
+    await other.goto(f"{site.api}/ui/referrals/{referral['id']}")
+    await other.click("text=Claim")
+    await page.click("text=Claim")
+    await expect(page.locator("#flash")).to_contain_text("Someone else got there first")
+
+
+async def test_no_serious_accessibility_violations(browser: Browser, site: Site) -> None:
+    page = await (await browser.new_context(bypass_csp=True)).new_page()  # so axe can be injected
+    pages = {"form": f"{site.api}/embed/form?key={site.clinic.publishable_key}", "login": f"{site.api}/ui/login"}
+    referral = await submit(site)
+    for name, url in pages.items():
+        await page.goto(url)
+        assert await axe_violations(page) == [], name
+    await page.fill("#email", site.physio_email)
+    await page.fill("#password", site.physio_password)
+    await page.click("button[type=submit]")
+    for url in (f"{site.api}/ui", f"{site.api}/ui/referrals/{referral['id']}"):
+        await page.goto(url)
+        assert await axe_violations(page) == [], url
+
+
+async def axe_violations(page: Page) -> list[str]:
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact]))")
+    return [f"{rule} ({impact})" for rule, impact in result if impact in ("serious", "critical")]
+
+
+def test_headers_and_framing(site: Site) -> None:
+    form = httpx.get(f"{site.api}/embed/form", params={"key": site.clinic.publishable_key})
+    csp = form.headers["content-security-policy"]
+    assert f"frame-ancestors {site.host}" in csp
+    assert form.headers["x-content-type-options"] == "nosniff" and form.headers["referrer-policy"]
+    ui = httpx.get(f"{site.api}/ui/login")
+    assert "frame-ancestors 'none'" in ui.headers["content-security-policy"]
+    assert httpx.get(f"{site.api}/embed/form", params={"key": site.clinic.secret_key}).status_code == 404
+    stranger = httpx.post(
+        f"{site.api}/v1/intakes", json=intake_json(),
+        headers={"Authorization": f"Bearer {site.clinic.publishable_key}", "Origin": "https://elsewhere.example"},
+    )  # fmt: skip
+    assert stranger.status_code == 403
+
+
+def intake_json() -> dict[str, Any]:
+    return intake_body(history={"fever_or_unwell": True}, pain={"side": "left"})
+
+
+async def submit(site: Site) -> dict[str, Any]:
+    """An urgent referral, sent by the clinic's EHR."""
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{site.api}/v1/intakes", json=intake_json(), headers={"Authorization": f"Bearer {site.clinic.secret_key}"}
+        )
+    referral: dict[str, Any] = response.json()["referral"]
+    return referral
