@@ -145,7 +145,11 @@
         var urgency = answer.data.referral.urgency;
         showAdvice(answer.data.referral.triage);
         // Only the type and the urgency go to the page around the form: no clinical details.
-        if (window.parent !== window) { window.parent.postMessage({ type: "backstride:submitted", urgency: urgency }, "*"); }
+        if (window.parent !== window) {
+          // To the embedding page's origin when the browser tells it (it is one the clinic allowed).
+          var target = document.referrer ? new URL(document.referrer).origin : "*";
+          window.parent.postMessage({ type: "backstride:submitted", urgency: urgency }, target);
+        }
       } else {
         showServerErrors(answer.data);
       }
