@@ -13,6 +13,7 @@ from services.core.config import Settings, get_settings
 from services.core.db import Database
 from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit, SecurityHeaders
+from services.core.observability import RequestContext, silence_data_loggers
 from services.core.router import auth_router, clinic_router, health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
@@ -35,6 +36,7 @@ for server-to-server use, or its publishable key (`pk_...`) from an embedded for
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. Tests pass their own `database`; otherwise one is made from settings."""
     settings = settings or get_settings()
+    silence_data_loggers()
     owns_database = database is None
     db = database or Database(settings.database_url, pool_size=settings.db_pool_size)
 
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

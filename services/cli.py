@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-import logging
+import logging.config
 import secrets
 import signal
 import sys
@@ -19,6 +19,7 @@ from services.core import migrations, service
 from services.core.config import get_settings
 from services.core.db import Database
 from services.core.errors import ServiceError
+from services.core.observability import log_config
 from services.core.schemas import ClinicCreated, Role
 from services.export.worker import Worker
 
@@ -52,7 +53,14 @@ def serve(
     settings = get_settings()
     if settings.is_sqlite and workers > 1:
         raise typer.BadParameter("SQLite serves one worker process; use PostgreSQL for more")
-    uvicorn.run("services.asgi:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower())
+    uvicorn.run(
+        "services.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(settings.log_level),
+        proxy_headers=True,
+    )
 
 
 @app.command()
@@ -61,7 +69,7 @@ def worker(
 ) -> None:
     """Deliver queued FHIR exports. SIGTERM/SIGINT: finish the deliveries in hand, then exit."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(log_config(settings.log_level))
 
     async def work() -> int:
         database = Database(settings.database_url, pool_size=settings.db_pool_size)

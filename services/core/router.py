@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.core import migrations, service
+from services.core import migrations, observability, service
 from services.core.auth import Session, require
 from services.core.db import Database
 from services.core.errors import responses
@@ -48,6 +48,13 @@ async def readyz(request: Request) -> Health | JSONResponse:
 
 def _not_ready(detail: str) -> JSONResponse:
     return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+
+@health_router.get("/metrics", include_in_schema=False)
+async def metrics(session: Session) -> Response:
+    """Prometheus metrics: requests by route and status, latency, intakes by urgency, exports."""
+    body, content_type = await observability.scrape(session)
+    return Response(body, media_type=content_type)
 
 
 @auth_router.post("/token", response_model=TokenOut, responses=responses(401, 413, 422, 503))

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -137,6 +137,18 @@ class OutboxRepository:
     async def release(self, item_id: uuid.UUID, owner: str) -> None:
         """Give back an item not yet attempted (on shutdown); the attempt is not counted."""
         await self.finish(item_id, owner, attempts=col(ExportItem.attempts) - 1)
+
+    async def stats(self, now: datetime) -> tuple[dict[str, int], datetime | None]:
+        """Items by status, and the oldest due time among pending items already due."""
+        counts = await self.session.execute(
+            select(col(ExportItem.status), func.count()).group_by(col(ExportItem.status))
+        )
+        oldest = await self.session.execute(
+            select(func.min(col(ExportItem.next_attempt_at))).where(
+                col(ExportItem.status) == "pending", col(ExportItem.next_attempt_at) <= now
+            )
+        )
+        return {status: int(n) for status, n in counts.all()}, oldest.scalar_one_or_none()
 
     async def integration(self, clinic_id: uuid.UUID) -> FhirIntegration | None:
         return await self.session.get(FhirIntegration, clinic_id)

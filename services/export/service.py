@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import events
+from services.core import events, observability
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.pagination import decode_cursor, page
@@ -15,7 +15,7 @@ from services.core.service import Principal
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration
-from services.export.repository import ExportRepository, IntegrationRepository
+from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
 from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
 from services.intake import service as intake
 from services.referrals import service as referrals
@@ -37,6 +37,15 @@ class ExportNotDead(Conflict):
 async def queue_export(session: AsyncSession, change: events.ReferralChanged) -> None:
     """Every referral change is owed to the clinic's FHIR server, in the change's own transaction."""
     await ExportRepository(session, change.clinic_id).enqueue_if_enabled(change.referral_id, change.event, change.at)
+
+
+@observability.on_scrape
+async def export_gauges(session: AsyncSession) -> None:
+    """Queue depth by status, and how long the oldest due export has waited (worker lag)."""
+    counts, oldest_due = await OutboxRepository(session).stats(utcnow())
+    for status in ("pending", "delivered", "dead"):
+        observability.EXPORT_QUEUE.labels(status).set(counts.get(status, 0))
+    observability.EXPORT_LAG.set((utcnow() - oldest_due).total_seconds() if oldest_due else 0)
 
 
 def _integration_out(integration: FhirIntegration) -> IntegrationOut:

@@ -19,6 +19,7 @@ import httpx
 
 from services.core.config import Settings
 from services.core.db import Database, utcnow
+from services.core.observability import EXPORTS
 from services.export import service
 from services.export.models import ExportItem
 from services.export.repository import OutboxRepository
@@ -103,6 +104,7 @@ class Worker:
             await self._retry(item, f"{type(exc).__name__}: could not reach the FHIR server", None)
             return
         if response.is_success:
+            EXPORTS.labels("delivered").inc()
             await self._finish(item, status="delivered", delivered_at=utcnow(), last_error=None)
         elif response.status_code in RETRYABLE:
             await self._retry(item, f"HTTP {response.status_code}", _retry_after(response))
@@ -110,6 +112,7 @@ class Worker:
             await self._dead(item, f"HTTP {response.status_code}: {_outcome(response)}")
 
     async def _retry(self, item: ExportItem, error: str, retry_after: float | None) -> None:
+        EXPORTS.labels("retry").inc()
         if item.attempts >= self.settings.export_max_attempts:
             await self._dead(item, f"{error} (gave up after {item.attempts} attempts)")
             return
@@ -122,6 +125,7 @@ class Worker:
         await self._finish(item, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay))
 
     async def _dead(self, item: ExportItem, error: str) -> None:
+        EXPORTS.labels("dead").inc()
         log.warning("export %s dead after %d attempts", item.id, item.attempts)
         await self._finish(item, status="dead", last_error=error)
 

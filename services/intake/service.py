@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
+from services.core.observability import INTAKES
 from services.core.service import Principal
 from services.intake.repository import IntakeRepository
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
@@ -71,6 +72,7 @@ async def submit(
         return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
 
     opened = await referrals.open_referral(session, principal, intake_id, result, now)
+    INTAKES.labels(result.urgency).inc()
     summary = ReferralSummary(
         id=opened.id, status=opened.status, urgency=result.urgency, due_at=opened.due_at, triage=result
     )

@@ -1,0 +1,78 @@
+"""Metrics, request ids and logs that carry no clinical data."""
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from services.core.observability import JsonFormatter, request_id
+from tests.factories import intake_body
+
+SECRETS = ["Zebedee", "Quixote-Family", "MRN-SECRET-77", "zebedee@private.example", "xylophone-notes"]
+
+
+def secret_intake() -> dict[str, object]:
+    return intake_body(
+        patient={"given_name": "Zebedee", "family_name": "Quixote-Family", "mrn": "MRN-SECRET-77",
+                 "email": "zebedee@private.example"},
+        notes="xylophone-notes",
+        history={"previous_back_injury": True, "previous_injury_notes": "xylophone-notes"},
+    )  # fmt: skip
+
+
+async def test_metrics_count_requests_and_intakes(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    await client.post("/v1/intakes", json=intake_body(neuro={"saddle_numbness": True}), headers=sk)
+    await client.get("/v1/intakes/not-an-id", headers=sk)
+    response = await client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'backstride_intakes_total{urgency="emergency"}' in text
+    assert 'backstride_http_requests_total{method="POST",route="/v1/intakes",status="201"}' in text
+    assert 'route="/v1/intakes/{intake_id}",status="422"' in text
+    assert "backstride_export_items" in text and "backstride_export_lag_seconds" in text
+    assert "Zebedee" not in text
+
+
+async def test_request_ids_are_given_and_echoed(client: httpx.AsyncClient) -> None:
+    fresh = await client.get("/healthz")
+    assert len(fresh.headers["x-request-id"]) == 32
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "lb-1234.abc"})
+    assert echoed.headers["x-request-id"] == "lb-1234.abc"
+    refused = await client.get("/healthz", headers={"X-Request-ID": "<script>"})
+    assert refused.headers["x-request-id"] != "<script>"
+
+
+async def test_no_clinical_value_reaches_a_log_line(
+    client: httpx.AsyncClient, sk: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = secret_intake()
+    created = (await client.post("/v1/intakes", json=body, headers=sk)).json()
+    await client.get(f"/v1/intakes/{created['id']}", headers=sk)
+    await client.get(f"/v1/referrals/{created['referral']['id']}/fhir", headers=sk)
+    await client.post("/v1/intakes", json={**body, "pain": {"side": "Zebedee"}}, headers=sk)  # a 422
+    await client.post("/v1/triage/evaluate", json=body, headers=sk)
+    formatter = JsonFormatter()
+    lines = [formatter.format(record) for record in caplog.records] + [r.getMessage() for r in caplog.records]
+    for secret in SECRETS:
+        assert not any(secret in line for line in lines), secret
+
+
+def test_json_log_lines_carry_the_request_id_and_no_exception_text() -> None:
+    token = request_id.set("req-42")
+    try:
+        raise ValueError("patient Zebedee")
+    except ValueError:
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.ERROR, __file__, 1, "failed %s", ("x",), __import__("sys").exc_info()
+        )
+    finally:
+        request_id.reset(token)
+    token = request_id.set("req-42")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+    assert line["request_id"] == "req-42" and line["message"] == "failed x" and line["exception"] == "ValueError"
+    assert "Zebedee" not in json.dumps(line)
