@@ -14,6 +14,7 @@ from services.core.db import Database
 from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit, SecurityHeaders
 from services.core.observability import RequestContext, silence_data_loggers
+from services.core.ratelimit import Limiter
 from services.core.router import auth_router, clinic_router, health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = db
     app.state.migration_head = migrations.head_revision()
+    app.state.limiter = Limiter()
     install_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # After this many failed logins in a row an account is locked for login_lock_seconds.
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_seconds: int = Field(default=900, ge=1)
+    # Abuse limits, per API process: intakes per publishable key and client address, logins per account.
+    rate_limit_intakes_per_minute: int = Field(default=30, ge=1)
+    rate_limit_logins_per_minute: int = Field(default=10, ge=1)
     # Export worker: how long a claimed item is held, how often and how patiently it is retried.
     export_lease_seconds: float = Field(default=60, gt=0)
     export_max_attempts: int = Field(default=8, ge=1)

@@ -57,7 +57,7 @@ async def metrics(session: Session) -> Response:
     return Response(body, media_type=content_type)
 
 
-@auth_router.post("/token", response_model=TokenOut, responses=responses(401, 413, 422, 503))
+@auth_router.post("/token", response_model=TokenOut, responses=responses(401, 413, 422, 429, 503))
 async def token(
     request: Request,
     session: Session,
@@ -67,8 +67,10 @@ async def token(
 ) -> TokenOut:
     """OAuth2 password grant: exchange a physio's or clinic admin's email and password for a
     short-lived bearer token. Failures answer 401 without saying whether the email exists;
-    repeated failures lock the account for a while."""
-    return await service.login(session, request.app.state.settings, username, password)
+    repeated failures lock the account for a while; attempts per account are rate-limited (429)."""
+    settings = request.app.state.settings
+    request.app.state.limiter.hit("login", username.strip().lower(), settings.rate_limit_logins_per_minute)
+    return await service.login(session, settings, username, password)
 
 
 @clinic_router.get("", response_model=ClinicOut, responses=responses(401, 403, 503))

@@ -36,7 +36,9 @@ class PageQuery(StrictModel):
     """Query parameters of a paginated list; unknown parameters are a 422, not ignored."""
 
     limit: int = Field(default=50, ge=1, le=100, description="Page size, at most 100")
-    cursor: str | None = Field(default=None, max_length=500, description="`next_cursor` of the previous page")
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=500, description="`next_cursor` of the previous page"
+    )
 
 
 class ClinicCreated(BaseModel):

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from services.core.auth import Session, require
 from services.core.errors import responses
@@ -30,10 +30,11 @@ IdempotencyKey = Annotated[
     "",
     status_code=201,
     response_model=IntakeCreated,
-    responses=responses(400, 401, 403, 409, 413, 422, 503),
+    responses=responses(400, 401, 403, 409, 413, 422, 429, 503),
 )
 async def create_intake(
     body: IntakeIn,
+    request: Request,
     response: Response,
     session: Session,
     principal: Annotated[Principal, Depends(require("intake:write"))],
@@ -44,8 +45,14 @@ async def create_intake(
     Triage runs at once and a referral (status `new`) is opened in the same
     transaction. Works with the clinic's secret key or, from an embedded form,
     its publishable key (the request's `Origin` must then be one of the
-    clinic's allowed origins). A replayed response carries `Idempotent-Replayed: true`.
+    clinic's allowed origins; submissions per key and address are rate-limited, 429).
+    A replayed response carries `Idempotent-Replayed: true`.
     """
+    if principal.kind == "publishable":  # web forms: per key and address; EHRs with secret keys are not limited
+        client = request.client.host if request.client else "-"
+        request.app.state.limiter.hit(
+            "intake", f"{principal.key_id}|{client}", request.app.state.settings.rate_limit_intakes_per_minute
+        )
     created, replayed = await service.submit(session, principal, body, idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -80,8 +80,10 @@ async def login(
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
+    settings = request.app.state.settings
     try:
-        token = await service.log_in(session, request.app.state.settings, email, password)
+        request.app.state.limiter.hit("login", email.strip().lower(), settings.rate_limit_logins_per_minute)
+        token = await service.log_in(session, settings, email, password)
     except ServiceError:
         return _page(request, "login.html", {"error": "That email and password do not match an account."}, 401)
     response = _to("/ui")

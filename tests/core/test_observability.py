@@ -76,3 +76,40 @@ def test_json_log_lines_carry_the_request_id_and_no_exception_text() -> None:
         request_id.reset(token)
     assert line["request_id"] == "req-42" and line["message"] == "failed x" and line["exception"] == "ValueError"
     assert "Zebedee" not in json.dumps(line)
+
+
+def test_token_bucket_refills() -> None:
+    from services.core.ratelimit import Limiter, RateLimited
+
+    limiter = Limiter()
+    for _ in range(3):
+        limiter.hit("k", "a", per_minute=3, now=100.0)
+    with pytest.raises(RateLimited) as refused:
+        limiter.hit("k", "a", per_minute=3, now=100.0)
+    assert refused.value.headers["Retry-After"] == "20"
+    limiter.hit("k", "b", per_minute=3, now=100.0)  # another key has its own bucket
+    limiter.hit("k", "a", per_minute=3, now=120.5)  # one token back after 20 s
+
+
+async def test_publishable_intakes_and_logins_are_rate_limited(
+    client: httpx.AsyncClient, sk: dict[str, str], clinic: object, app: object
+) -> None:
+    from services.core.schemas import ClinicCreated
+
+    assert isinstance(clinic, ClinicCreated)
+    settings = app.state.settings  # type: ignore[attr-defined]
+    pk = {"Authorization": f"Bearer {clinic.publishable_key}"}
+    statuses = [
+        (await client.post("/v1/intakes", json=intake_body(), headers=pk)).status_code
+        for _ in range(settings.rate_limit_intakes_per_minute + 1)
+    ]
+    assert statuses[:-1] == [201] * settings.rate_limit_intakes_per_minute
+    refused = await client.post("/v1/intakes", json=intake_body(), headers=pk)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (await client.post("/v1/intakes", json=intake_body(), headers=sk)).status_code == 201  # EHRs are not limited
+    logins = [
+        (await client.post("/v1/auth/token", data={"username": "x@y.example", "password": "nope"})).status_code
+        for _ in range(settings.rate_limit_logins_per_minute + 1)
+    ]
+    assert logins[-1] == 429 and set(logins[:-1]) == {401}

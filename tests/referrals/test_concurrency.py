@@ -32,6 +32,8 @@ def server(settings: Settings) -> Iterator[str]:
         "DATABASE_URL": settings.database_url,
         "SECRET_KEY": settings.secret_key.get_secret_value(),
         "BACKSTRIDE_ENV": "test",
+        # The lockout is under test here, not the per-account rate limit in front of it.
+        "RATE_LIMIT_LOGINS_PER_MINUTE": "1000",
     }
     with serve(env, workers=1 if settings.is_sqlite else 2) as base:
         yield base
