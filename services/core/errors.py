@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("backstride.errors")
@@ -187,6 +187,18 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# SQLSTATE classes that mean "the database is not there right now", not "the query is wrong":
+# 08 connection exceptions, 57P01-03 shutdown / cannot connect now, 53 insufficient resources.
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53")
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state.startswith(_UNAVAILABLE_STATES) or isinstance(getattr(exc.orig, "__cause__", None), ConnectionError)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -210,9 +222,8 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(request, exc.status_code, detail, headers=exc.headers)
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(
             request,
             503,
@@ -223,10 +234,14 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return await _db_down(request, exc)  # type: ignore[arg-type]
+        if _unavailable(exc):
+            return await _db_down(request, exc)
         log.error("database error: %s", type(exc.orig).__name__)
         return problem_response(request, 500, "Internal error.", slug="internal")
+
+    # Refused or reset while connecting: raised by the driver before SQLAlchemy can wrap it.
+    app.add_exception_handler(ConnectionError, _db_down)
+    app.add_exception_handler(TimeoutError, _db_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

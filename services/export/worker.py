@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
 from services.core.config import Settings
 from services.core.db import Database, utcnow
@@ -46,7 +47,14 @@ class Worker:
         timeout = httpx.Timeout(self.settings.export_http_timeout_seconds)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             while not self.stopping.is_set():
-                items = await self._claim()
+                try:
+                    items = await self._claim()
+                except (DBAPIError, ConnectionError, TimeoutError) as exc:  # the database is away: wait, go on
+                    if drain:  # a one-off run reports it rather than waiting
+                        raise
+                    log.warning("cannot claim exports: %s", type(exc).__name__)
+                    await self._sleep(self.settings.export_poll_seconds)
+                    continue
                 if not items:
                     if drain:
                         break
@@ -75,14 +83,18 @@ class Worker:
                 await OutboxRepository(session).release(item.id, self.owner)
             return
         try:
-            # Well inside the lease, so no other worker takes the item while this one still sends it.
-            async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                await self._deliver(http, item)
-        except TimeoutError:
-            await self._retry(item, "timed out delivering", None)
-        except Exception as exc:
-            log.exception("export %s failed unexpectedly", item.id)
-            await self._retry(item, f"internal error: {type(exc).__name__}", None)
+            try:
+                # Well inside the lease, so no other worker takes the item while this one still sends it.
+                async with asyncio.timeout(self.settings.export_lease_seconds / 2):
+                    await self._deliver(http, item)
+            except TimeoutError:
+                await self._retry(item, "timed out delivering", None)
+            except Exception as exc:
+                log.exception("export %s failed unexpectedly", item.id)
+                await self._retry(item, f"internal error: {type(exc).__name__}", None)
+        except Exception as exc:  # noqa: BLE001 - not even the outcome could be stored (database away)
+            # The lease runs out and the item is tried again; nothing is lost.
+            log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
 
     async def _deliver(self, http: httpx.AsyncClient, item: ExportItem) -> None:
         try:
