@@ -2,6 +2,7 @@
 
 import ipaddress
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,7 +110,7 @@ def _item_out(item: ExportItem) -> ExportItemOut:
 
 
 async def list_exports(session: AsyncSession, clinic_id: uuid.UUID, query: ExportQuery) -> ExportPage:
-    after = decode_cursor(query.cursor, type(utcnow()), uuid.UUID) if query.cursor else None
+    after = decode_cursor(query.cursor, datetime, uuid.UUID) if query.cursor else None
     rows = await ExportRepository(session, clinic_id).page(query.status, after, query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda i: (i.created_at, i.id))
     return ExportPage(items=[_item_out(i) for i in items], next_cursor=next_cursor)

@@ -29,8 +29,8 @@ class IntakeNotFound(NotFound):
     title, slug = "Intake not found", "intake-not-found"
 
 
-def _fingerprint(body: IntakeIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def _fingerprint(answers: dict[str, object]) -> str:
+    canonical = json.dumps(answers, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -47,7 +47,8 @@ async def submit(
     and writes nothing; the same key with another body is refused.
     """
     repo = IntakeRepository(session, principal.clinic_id)
-    request_hash = _fingerprint(body) if idempotency_key else None
+    answers = body.model_dump(mode="json")  # stored as is, and hashed to recognise a retry
+    request_hash = _fingerprint(answers) if idempotency_key else None
     result = triage.evaluate(body)
     now = utcnow()
     intake_id = uuid.uuid4()
@@ -57,7 +58,7 @@ async def submit(
             "created_at": now,
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
-            "answers": body.model_dump(mode="json"),
+            "answers": answers,
         }
     )
     if not inserted:

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, select, tuple_, update
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
@@ -16,11 +16,6 @@ QUEUE_ORDER = (col(Referral.urgency_rank), col(Referral.created_at), col(Referra
 
 class ReferralRepository(ClinicScopedRepository[Referral]):
     model = Referral
-
-    async def insert(self, referral: Referral) -> None:
-        # A Core insert: one round trip, no ORM identity-map work on the hot intake path.
-        values = {c.name: getattr(referral, c.name) for c in Referral.__table__.columns}  # type: ignore[attr-defined]
-        await self.session.execute(insert(Referral).values(**{**values, "clinic_id": self.clinic_id}))
 
     def page_statement(
         self, filters: list[ColumnElement[bool]], after: tuple[Any, ...] | None, limit: int
@@ -110,8 +105,7 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
         )
 
     async def add_event(self, event: ReferralEvent) -> None:
-        values = {c.name: getattr(event, c.name) for c in ReferralEvent.__table__.columns}  # type: ignore[attr-defined]
-        await self.session.execute(insert(ReferralEvent).values(**{**values, "clinic_id": self.clinic_id}))
+        await self.insert_row(event)
 
     async def events(self, referral_id: uuid.UUID, after: tuple[Any, ...] | None, limit: int) -> list[ReferralEvent]:
         order = (col(ReferralEvent.at), col(ReferralEvent.id))

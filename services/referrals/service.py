@@ -104,7 +104,7 @@ async def open_referral(
         due_at=now + DUE_AFTER[triage.urgency],
     )
     repo = ReferralRepository(session, principal.clinic_id)
-    await repo.insert(referral)
+    await repo.insert_row(referral)
     await repo.add_event(audit.event(referral.id, principal, "created", now, to_status="new"))
     await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.created", now))
     return referral
