@@ -4,19 +4,28 @@ It accepts transaction Bundles at its base URL, honours `ifNoneExist` and condit
 PUT on identifiers (so re-sent Bundles create nothing new), and records what it got.
 `POST /_control` tells it to misbehave: fail every Nth request before or after doing
 the work, answer 429 or 400, go down, or stall.
+
+`uvicorn tests.fhir_receiver:app` keeps its state in memory. `python -m tests.fhir_receiver
+--port P --state-file F` also writes it to F after every request that did work and reads it
+back at start, so a receiver killed and started again still knows what it was sent.
 """
 
+import argparse
 import asyncio
 import itertools
+import json
 import os
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 app = FastAPI()
 state: dict[str, Any] = {}
+state_file: Path | None = None
 
 
 def reset() -> None:
@@ -34,6 +43,33 @@ def reset() -> None:
 
 reset()
 ids = itertools.count(1)
+
+
+def save() -> None:
+    if state_file is None:
+        return
+    persisted = {
+        "resources": [[t, rid, r] for (t, rid), r in state["resources"].items()],
+        "by_identifier": [[t, key, rid] for (t, key), rid in state["by_identifier"].items()],
+        "requests": state["requests"],
+        "delivered": state["delivered"],
+    }
+    # Written whole and renamed: a receiver killed mid-write leaves the previous state, not half of one.
+    partial = state_file.with_name(state_file.name + ".partial")
+    partial.write_text(json.dumps(persisted))
+    partial.replace(state_file)
+
+
+def load() -> None:
+    global ids
+    if state_file is None or not state_file.exists():
+        return
+    persisted = json.loads(state_file.read_text())
+    state["resources"] = {(t, rid): r for t, rid, r in persisted["resources"]}
+    state["by_identifier"] = {(t, key): rid for t, key, rid in persisted["by_identifier"]}
+    state["requests"] = persisted["requests"]
+    state["delivered"] = Counter(persisted["delivered"])
+    ids = itertools.count(max((int(rid) for _, rid in state["resources"]), default=0) + 1)
 
 
 def outcome(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -95,8 +131,10 @@ async def transaction(request: Request) -> JSONResponse:
     finally:
         state["in_flight"][delivery] -= 1
     if control["fail_after_every"] and n % control["fail_after_every"] == 0:
+        save()
         return outcome(500, "done, but the answer is lost")  # the work is done; the sender cannot know
     state["delivered"][delivery] += 1
+    save()
     return JSONResponse(result, media_type="application/fhir+json")
 
 
@@ -109,6 +147,7 @@ async def control(request: Request) -> dict[str, Any]:
 @app.post("/_reset")
 async def do_reset() -> dict[str, str]:
     reset()
+    save()
     return {"status": "reset"}
 
 
@@ -128,6 +167,12 @@ async def get_state() -> dict[str, Any]:
         "service_request_statuses": [
             r["extension"][0]["valueCode"] for (t, _), r in state["resources"].items() if t == "ServiceRequest"
         ],
+        # The same, by the identifier value the ServiceRequest was stored under (Backstride's referral id).
+        "service_requests": {
+            key.rsplit("|", 1)[-1]: state["resources"][(t, rid)]["extension"][0]["valueCode"]
+            for (t, key), rid in state["by_identifier"].items()
+            if t == "ServiceRequest"
+        },
         "pid": os.getpid(),
     }
 
@@ -135,3 +180,18 @@ async def get_state() -> dict[str, Any]:
 @app.get("/readyz")
 async def ready() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A FHIR receiver for Backstride's export tests")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-file", type=Path, help="keep the state here, across restarts")
+    args = parser.parse_args()
+    global state_file
+    state_file = args.state_file
+    load()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

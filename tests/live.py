@@ -18,6 +18,20 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 30) -> None:
+    """Until `base`/readyz answers 200; fails at once if the process has exited."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server at {base} did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def serve(env: dict[str, str], workers: int = 1, app: str = "services.asgi:app") -> Iterator[str]:
     """Run `uvicorn <app>` in its own process; yields its base URL."""
@@ -41,16 +55,7 @@ def serve(env: dict[str, str], workers: int = 1, app: str = "services.asgi:app")
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+        wait_ready(base, process)
         yield base
     finally:
         process.terminate()

@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size limit."""
+"""ASGI middleware: request body size and encoding, security headers."""
 
 import json
 
@@ -6,9 +6,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.errors import error_payload
 
+FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def _utf8(body: bytes) -> bool:
+    """Whether the body is UTF-8 text that a JSON parser will also read as UTF-8.
+
+    JSON between systems must be UTF-8 (RFC 8259 section 8.1), but Python's json guesses UTF-16
+    and UTF-32 from the bytes (`json.detect_encoding`) and would accept and store such bodies.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return json.detect_encoding(body) in ("utf-8", "utf-8-sig")
+
 
 class BodyLimit:
-    """Refuse bodies over `max_bytes` with 413 before any endpoint reads them.
+    """Refuse bodies over `max_bytes` with 413, and bodies other than forms that are not
+    UTF-8 with 400, before any endpoint reads them.
 
     The body is buffered (it is small by definition) so a lying or missing
     Content-Length cannot smuggle a larger one past the check.
@@ -22,7 +38,8 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._too_large(scope, send)
             return
@@ -41,6 +58,9 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if not headers.get(b"content-type", b"").lower().startswith(FORMS) and not _utf8(body):
+            await _refuse(scope, send, 400, "request bodies must be UTF-8 encoded", "Bad request", "not-utf8")
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -54,22 +74,24 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         detail = f"request bodies are limited to {self.max_bytes} bytes"
-        body, media_type = error_payload(
-            scope.get("path", ""), 413, detail, title="Payload too large", slug="payload-too-large"
-        )
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", media_type.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _refuse(scope, send, 413, detail, "Payload too large", "payload-too-large")
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, title: str, slug: str) -> None:
+    body, media_type = error_payload(scope.get("path", ""), status, detail, title=title, slug=slug)
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media_type.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 class SecurityHeaders:

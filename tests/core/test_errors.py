@@ -39,7 +39,15 @@ async def test_malformed_json_is_422_problem(client: httpx.AsyncClient, sk: dict
     assert problem["errors"][0]["type"] == "json_invalid"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("payload", [b"\xff\xfe{}", b"[]", b"null", b"42", b'"text"', b'{"patient": NaN}'], ids=repr)
+# UTF-16 would be decoded by Python's json (it guesses the encoding) and accepted: JSON must be UTF-8.
+UTF16 = [json.dumps(intake_body()).encode("utf-16"), json.dumps(intake_body()).encode("utf-16-le")]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff\xfe{}", b"[]", b"null", b"42", b'"text"', b'{"patient": NaN}', *UTF16],
+    ids=lambda p: repr(p[:12]),
+)
 async def test_wrong_shapes_and_encodings_are_4xx_problems(
     client: httpx.AsyncClient, sk: dict[str, str], payload: bytes
 ) -> None:
