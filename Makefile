@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install browser run test lint typecheck pytest fuzz openapi clean
+.PHONY: install browser compose run test lint typecheck pytest fuzz openapi bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,12 @@ browser: node_modules/.installed
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } \
 		|| { echo "the browser tests need Chromium: apt-get install chromium"; exit 1; }
 
+# tests/test_deploy.py checks docker-compose.yml with `docker-compose config` (Debian's package;
+# it needs no Docker engine).
+compose:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q docker-compose || (apt-get update -q && apt-get install -y -q docker-compose)); } \
+		|| { echo "the deployment test needs docker-compose: apt-get install docker-compose"; exit 1; }
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -33,7 +39,7 @@ run: install
 	$(BIN)/backstride demo
 	$(BIN)/backstride serve --host 127.0.0.1 --port 8000
 
-test: install browser lint typecheck pytest
+test: install browser compose lint typecheck pytest
 
 lint:
 	$(BIN)/ruff check .
@@ -52,6 +58,12 @@ fuzz: install
 # Regenerate the committed OpenAPI document after an API change.
 openapi: install
 	$(BIN)/backstride openapi > openapi/openapi.json
+
+# Speed on PostgreSQL next to ceilings measured in the same run (bench/run.py; needs wrk).
+bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)); } \
+		|| { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .tools node_modules artifacts .mypy_cache .ruff_cache .pytest_cache backstride.db*

@@ -19,6 +19,7 @@ from services.core.router import auth_router, clinic_router, health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
 from services.intake.router import router as intake_router
+from services.privacy.router import router as privacy_router
 from services.referrals.router import router as referrals_router
 from services.triage.router import router as triage_router
 from services.web.router import HERE as WEB_DIR
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(triage_router)
     app.include_router(referrals_router)
     app.include_router(export_router)
+    app.include_router(privacy_router)
     app.include_router(fhir_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")

@@ -1,6 +1,7 @@
 """The `backstride` command: migrate, serve, manage clinics and users, print the OpenAPI document."""
 
 import asyncio
+import gc
 import json
 import logging.config
 import secrets
@@ -71,8 +72,12 @@ def worker(
     settings = get_settings()
     logging.config.dictConfig(log_config(settings.log_level))
 
+    gc.freeze()  # as in services/asgi.py
+    gc.set_threshold(20_000, 20, 100)
+
     async def work() -> int:
-        database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        # Every item of a batch is delivered at once, each with its own sessions.
+        database = Database(settings.database_url, pool_size=max(settings.db_pool_size, settings.export_batch_size + 1))
         runner = Worker(database, settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

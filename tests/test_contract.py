@@ -136,6 +136,9 @@ def test_api_contract(contract_app: FastAPI, world: World, method: str, path: st
             "/v1/intakes": intake_body(),  # generated bodies rarely get past the age and consistency rules
             "/v1/triage/evaluate": intake_body(),
             "/fhir/QuestionnaireResponse": response_for(intake_body()),
+            # Generated names and emails match nobody; the world's referral names its patient.
+            "/v1/patient-data/export": {"referral_id": world.existing["referral_id"]},
+            "/v1/patient-data/erase": {"referral_id": world.existing["referral_id"], "reason": "contract test"},
         }.get(path)
         if known_body is not None:
             strategy = strategy | operation.as_strategy(generation_mode=mode, body=known_body)

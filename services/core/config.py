@@ -37,10 +37,13 @@ class Settings(BaseSettings):
     )
     database_url: str = DEFAULT_DATABASE_URL
     secret_key: SecretStr = SecretStr(DEV_SECRET)
-    # Pool size per process; SQLite ignores it.
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections per process, kept open; requests beyond it wait for one. SQLite ignores it.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long an API process trusts a key it has looked up; a revocation reaches other
+    # processes within this time (0: look the key up on every request).
+    key_cache_seconds: float = Field(default=5, ge=0, le=300)
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     # After this many failed logins in a row an account is locked for login_lock_seconds.
     login_max_failures: int = Field(default=5, ge=1)

@@ -60,6 +60,10 @@ class Conflict(ServiceError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class Gone(ServiceError):
+    status, title, slug = 410, "Gone", "gone"
+
+
 class PreconditionFailed(ServiceError):
     status, title, slug = 412, "Precondition failed", "precondition-failed"
 
@@ -104,7 +108,7 @@ def problem_body(
 FHIR_JSON = "application/fhir+json"
 # OperationOutcome issue codes (http://hl7.org/fhir/issue-type) for our statuses.
 _ISSUE_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-                409: "conflict", 412: "conflict", 413: "too-long", 422: "invalid", 428: "required",
+                409: "conflict", 410: "deleted", 412: "conflict", 413: "too-long", 422: "invalid", 428: "required",
                 429: "throttled", 503: "transient"}  # fmt: skip
 
 

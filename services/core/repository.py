@@ -2,12 +2,36 @@
 
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.models import ApiKey, Clinic, User
+
+
+class ActiveKey(NamedTuple):
+    id: uuid.UUID
+    kind: str
+    prefix: str
+    scopes: list[str]
+    clinic_id: uuid.UUID
+    allowed_origins: list[str]
+
+
+_ACTIVE_KEY = (
+    select(
+        col(ApiKey.id),
+        col(ApiKey.kind),
+        col(ApiKey.prefix),
+        col(ApiKey.scopes),
+        col(Clinic.id),
+        col(Clinic.allowed_origins),
+    )
+    .join(Clinic, col(Clinic.id) == col(ApiKey.clinic_id))
+    .where(col(ApiKey.key_hash) == bindparam("key_hash"), col(ApiKey.revoked_at).is_(None))
+)
 
 
 class ClinicRepository:
@@ -46,15 +70,11 @@ class ClinicRepository:
         await self.session.flush()
         return key
 
-    async def find_active_key(self, key_hash: str) -> tuple[ApiKey, Clinic] | None:
-        """The key and its clinic in one round trip (this runs on every request)."""
-        result = await self.session.execute(
-            select(ApiKey, Clinic)
-            .join(Clinic, col(Clinic.id) == col(ApiKey.clinic_id))
-            .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
-        )
-        row = result.first()
-        return (row[0], row[1]) if row else None
+    async def find_active_key(self, key_hash: str) -> ActiveKey | None:
+        """The key and its clinic in one round trip (this runs on every request): plain
+        columns, no ORM objects to build, and one statement compiled once."""
+        row = (await self.session.execute(_ACTIVE_KEY, {"key_hash": key_hash})).first()
+        return ActiveKey(*row) if row else None
 
     async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
         result = await self.session.execute(

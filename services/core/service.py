@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import security
@@ -16,7 +17,7 @@ from services.core.config import Settings
 from services.core.db import utcnow
 from services.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from services.core.models import ApiKey, Clinic, User
-from services.core.repository import ClinicRepository, UserRepository
+from services.core.repository import ActiveKey, ClinicRepository, UserRepository
 from services.core.schemas import ClinicCreated, ClinicOut, KeyCreated, KeyOut, Role, TokenOut
 
 KeyKind = Literal["secret", "publishable"]
@@ -127,6 +128,7 @@ async def get_clinic(session: AsyncSession, clinic_id: uuid.UUID) -> ClinicOut:
 async def set_allowed_origins(session: AsyncSession, clinic_id: uuid.UUID, origins: list[str]) -> ClinicOut:
     normalised = list(dict.fromkeys(normalise_origin(o) for o in origins))
     await ClinicRepository(session).set_origins(clinic_id, normalised)
+    forget_keys()  # cached keys carry their clinic's origins
     return await get_clinic(session, clinic_id)
 
 
@@ -144,6 +146,7 @@ async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind)
 async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
     if not await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow()):
         raise NotFound("no such active key")
+    forget_keys()
 
 
 async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
@@ -197,15 +200,14 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
 
 async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Principal:
     if token.startswith(("sk_", "pk_")):
-        found = await ClinicRepository(session).find_active_key(hash_key(token))
-        if found is None:
+        key = await _active_key(session, settings, hash_key(token))
+        if key is None:
             raise Unauthorized("unknown or revoked key")
-        key, clinic = found
         return Principal(
-            clinic_id=clinic.id,
+            clinic_id=key.clinic_id,
             kind="secret" if key.kind == "secret" else "publishable",
             scopes=frozenset(key.scopes),
-            allowed_origins=tuple(clinic.allowed_origins),
+            allowed_origins=tuple(key.allowed_origins),
             key_id=key.id,
             label=key.prefix,
         )
@@ -221,6 +223,36 @@ async def authenticate(session: AsyncSession, settings: Settings, token: str) ->
         user_id=user.id,
         label=user.email,
     )
+
+
+_key_caches: dict[float, TTLCache[str, ActiveKey]] = {}
+
+
+def _key_cache(seconds: float) -> TTLCache[str, ActiveKey]:
+    if seconds not in _key_caches:
+        _key_caches[seconds] = TTLCache(maxsize=10_000, ttl=seconds)
+    return _key_caches[seconds]
+
+
+async def _active_key(session: AsyncSession, settings: Settings, key_hash: str) -> ActiveKey | None:
+    """The key, from a short-lived per-process cache: the lookup was one of the intake's seven
+    round trips (bench/). Revoking a key or changing origins empties this process's cache at
+    once; other processes notice within KEY_CACHE_SECONDS. Unknown keys are never cached."""
+    if settings.key_cache_seconds <= 0:
+        return await ClinicRepository(session).find_active_key(key_hash)
+    cache = _key_cache(settings.key_cache_seconds)
+    key = cache.get(key_hash)
+    if key is None:
+        key = await ClinicRepository(session).find_active_key(key_hash)
+        if key is not None:
+            cache[key_hash] = key
+    return key
+
+
+def forget_keys() -> None:
+    """Drop every cached key in this process (after a revocation or an origins change)."""
+    for cache in _key_caches.values():
+        cache.clear()
 
 
 def authorize(principal: Principal, scope: str | None, origin: str | None, own_origin: str | None = None) -> None:

@@ -47,11 +47,12 @@ async def create_questionnaire_response(
     return FhirResponse(created, status_code=201)
 
 
-@router.get("/ServiceRequest/{referral_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 503)})
+@router.get("/ServiceRequest/{referral_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 410, 503)})
 async def read_service_request(
     referral_id: str, session: Session, principal: Annotated[Principal, Depends(require("referrals:read"))]
 ) -> Response:
-    """A referral as a ServiceRequest (read is recorded on the referral's audit trail)."""
+    """A referral as a ServiceRequest (read is recorded on the referral's audit trail); 410 once the
+    patient's data is erased. Search leaves erased referrals out."""
     return FhirResponse(await service.read_service_request(session, principal, referral_id))
 
 

@@ -95,6 +95,8 @@ def _referral_id(text: str) -> uuid.UUID:
 
 async def read_service_request(session: AsyncSession, principal: Principal, referral_id: str) -> dict[str, Any]:
     referral = await referrals.view(session, principal, _referral_id(referral_id))
+    if referral.erased_at is not None:  # FHIR's answer for a resource that existed and was deleted
+        raise referrals.ReferralErased(f"ServiceRequest {referral_id} was erased")
     answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
     return service_request(build_bundle(answers, referral), referral)
 

@@ -54,7 +54,7 @@ async def retry_export(export_id: uuid.UUID, session: Session, principal: Admin)
     response_class=FhirResponse,
     responses={
         200: {"content": {FHIR_JSON: {}}, "description": "A FHIR R4 transaction Bundle"},
-        **responses(401, 403, 404, 422, 503),
+        **responses(401, 403, 404, 410, 422, 503),
     },
 )
 async def referral_bundle(
@@ -62,5 +62,6 @@ async def referral_bundle(
 ) -> Any:
     """The referral as a FHIR R4 (4.0.1) transaction Bundle: Patient, QuestionnaireResponse, Observations,
     Condition, RiskAssessment, Flags and the ServiceRequest, with conditional creates so that POSTing it
-    twice creates nothing new. Reading it is recorded on the referral's audit trail."""
+    twice creates nothing new. Reading it is recorded on the referral's audit trail. 410 once the
+    patient's data is erased."""
     return FhirResponse(await service.referral_bundle(session, principal, referral_id))

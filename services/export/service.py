@@ -13,13 +13,19 @@ from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.pagination import decode_cursor, page
 from services.core.service import Principal
+from services.export.fhir.collection import collection
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration
 from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
 from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
 from services.intake import service as intake
+from services.intake.schemas import StoredIntake
 from services.referrals import service as referrals
+from services.referrals.schemas import ReferralOut
+
+# The last_error of a patient's exports once their data is erased.
+ERASED = "erased"
 
 
 class IntegrationNotConfigured(NotFound):
@@ -135,12 +141,41 @@ def intake_questionnaire() -> dict[str, Any]:
 async def referral_bundle(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> dict[str, Any]:
     """The referral as a FHIR transaction Bundle, for a person or integration reading it (audited)."""
     referral = await referrals.view(session, principal, referral_id)
+    if referral.erased_at is not None:
+        raise referrals.ReferralErased("the patient's data was erased; only statistics are kept")
     answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
     return build_bundle(answers, referral)
 
 
-async def delivery_bundle(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> dict[str, Any]:
-    """The Bundle the worker sends: the referral as it is at delivery time."""
+async def delivery_bundle(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> dict[str, Any] | None:
+    """The Bundle the worker sends: the referral as it is at delivery time; None once the
+    patient's data is erased (there is nothing left to send)."""
     referral = await referrals.current(session, clinic_id, referral_id)
+    if referral.erased_at is not None:
+        return None
     answers = await intake.stored(session, clinic_id, referral.intake_id)
-    return build_bundle(answers, referral)
+    # Not validated again here: validation is most of a delivery's CPU, and the mapping is the
+    # same code that every API read validates and that the tests validate on every vignette.
+    # A Bundle a receiver refuses ends `dead` with its OperationOutcome, to be retried once fixed.
+    return build_bundle(answers, referral, validate=False)
+
+
+def patient_bundle(records: list[tuple[StoredIntake, ReferralOut]]) -> dict[str, Any]:
+    """One patient's referrals (oldest first) as a FHIR collection Bundle with one Patient."""
+    return collection([build_bundle(answers, referral) for answers, referral in records], utcnow())
+
+
+async def exports_of(
+    session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[ExportItemOut]]:
+    """Each referral's outbox items, oldest first."""
+    found: dict[uuid.UUID, list[ExportItemOut]] = {referral_id: [] for referral_id in referral_ids}
+    for item in await ExportRepository(session, clinic_id).for_referrals(referral_ids):
+        found[item.referral_id].append(_item_out(item))
+    return found
+
+
+async def stop_exports(session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID]) -> int:
+    """The patient's data is being erased: nothing of it may go out any more. Returns how many
+    pending exports were stopped (dead, last_error "erased")."""
+    return await ExportRepository(session, clinic_id).stop(referral_ids, ERASED)

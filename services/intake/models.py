@@ -21,5 +21,6 @@ class Intake(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     # SHA-256 of the canonical body, to tell a retry from a reused key.
     request_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    # The validated body (patient, consent, answers, notes).
+    # The validated body (patient, consent, answers, notes); once erased, only {"erased": true}.
     answers: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

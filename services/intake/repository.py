@@ -1,14 +1,31 @@
 """Intake queries, always within one clinic."""
 
+import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
 from services.intake.models import Intake
+
+
+def _patient(field: str) -> ColumnElement[Any]:
+    """A field of the stored patient block as text (json_extract on SQLite, #>> on PostgreSQL)."""
+    stored: ColumnElement[Any] = col(Intake.answers)[("patient", field)].as_string()
+    return stored
+
+
+# Built once: values go in as parameters, so the compiled statement is reused (see insert_row).
+_INSERT_ONCE = {
+    name: insert(Intake.__table__)  # type: ignore[attr-defined]
+    .on_conflict_do_nothing(index_elements=["clinic_id", "idempotency_key"])
+    .returning(col(Intake.id))
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 class IntakeRepository(ClinicScopedRepository[Intake]):
@@ -21,16 +38,35 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
         second insert wait for the first transaction, then skips it.
         """
         dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(Intake)
-            .values(clinic_id=self.clinic_id, **values)
-            .on_conflict_do_nothing(index_elements=["clinic_id", "idempotency_key"])
-            .returning(col(Intake.id))
-        )
-        result = await self.session.execute(statement)
+        statement = _INSERT_ONCE["postgresql" if dialect == "postgresql" else "sqlite"]
+        result = await self.session.execute(statement, {"clinic_id": self.clinic_id, **values})
         return result.first() is not None
 
     async def by_idempotency_key(self, key: str) -> Intake | None:
         statement = self.scoped(select(Intake)).where(col(Intake.idempotency_key) == key)
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def by_patient(self, field: str, value: str, *, fold_case: bool = False) -> list[Intake]:
+        """Intakes not erased whose patient `field` is `value`, oldest first. No index serves this:
+        it reads the clinic's intakes, which is fine for the rare data-rights request."""
+        stored = _patient(field)
+        # Both sides through the database's lower(), so a stored value always matches itself.
+        condition = func.lower(stored) == func.lower(value) if fold_case else stored == value
+        statement = (
+            self.scoped(select(Intake))
+            .where(col(Intake.erased_at).is_(None), condition)
+            .order_by(col(Intake.created_at), col(Intake.id))
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def erase(self, intake_ids: list[uuid.UUID], marker: dict[str, Any], now: datetime) -> int:
+        """Replace the answers with `marker` and forget the idempotency key; returns how many were erased."""
+        statement = (
+            update(Intake)
+            .where(col(Intake.clinic_id) == self.clinic_id, col(Intake.id).in_(intake_ids))
+            .where(col(Intake.erased_at).is_(None))
+            .values(answers=marker, idempotency_key=None, request_hash=None, erased_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]

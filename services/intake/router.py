@@ -59,12 +59,12 @@ async def create_intake(
     return created
 
 
-@router.get("/{intake_id}", response_model=IntakeRecord, responses=responses(401, 403, 404, 422, 503))
+@router.get("/{intake_id}", response_model=IntakeRecord, responses=responses(401, 403, 404, 410, 422, 503))
 async def get_intake(
     intake_id: uuid.UUID,
     session: Session,
     principal: Annotated[Principal, Depends(require("intake:read"))],
 ) -> IntakeRecord:
     """The stored intake, as accepted, with its referral's status and triage result.
-    The read is recorded on the referral's audit trail."""
+    The read is recorded on the referral's audit trail. 410 once the patient's data is erased."""
     return await service.get(session, principal, intake_id)

@@ -32,6 +32,10 @@ def _iso_date_only(value: object) -> object:
     return value
 
 
+# A date written YYYY-MM-DD, without the age range a new intake's birth date must fall in.
+BirthDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
 def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 

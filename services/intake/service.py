@@ -3,11 +3,12 @@
 import hashlib
 import json
 import uuid
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
-from services.core.errors import Conflict, NotFound, Unprocessable
+from services.core.errors import Conflict, Gone, NotFound, Unprocessable
 from services.core.observability import INTAKES
 from services.core.service import Principal
 from services.intake.repository import IntakeRepository
@@ -27,6 +28,14 @@ class IdempotencyKeyInFlight(Conflict):
 
 class IntakeNotFound(NotFound):
     title, slug = "Intake not found", "intake-not-found"
+
+
+class IntakeErased(Gone):
+    title, slug = "Intake erased", "intake-erased"
+
+
+# What an erased intake's answers become: nothing about the person is left.
+ERASED_ANSWERS: dict[str, object] = {"erased": True}
 
 
 def _fingerprint(answers: dict[str, object]) -> str:
@@ -94,6 +103,53 @@ async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UU
     intake = await IntakeRepository(session, clinic_id).get(intake_id)
     if intake is None:
         raise IntakeNotFound(f"no intake {intake_id}")
+    if intake.erased_at is not None:
+        raise IntakeErased(f"the patient data of intake {intake_id} was erased")
     return StoredIntake.model_validate(
         {**intake.answers, "id": intake.id, "created_at": intake.created_at}, context={"stored": True}
     )
+
+
+async def kept(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake | None:
+    """The intake's answers as accepted, or None once the patient's data was erased."""
+    try:
+        return await stored(session, clinic_id, intake_id)
+    except IntakeErased:
+        return None
+
+
+async def same_patient(
+    session: AsyncSession,
+    clinic_id: uuid.UUID,
+    *,
+    mrn: str | None = None,
+    email: str | None = None,
+    name: tuple[str, str, date] | None = None,
+) -> list[StoredIntake]:
+    """The clinic's intakes (not erased) of one patient, oldest first, named one way: by MRN
+    (exactly), by email (case-insensitive), or by given name, family name and birth date
+    (names case-insensitive)."""
+    repo = IntakeRepository(session, clinic_id)
+    if mrn is not None:
+        rows = await repo.by_patient("mrn", mrn)
+    elif email is not None:
+        rows = await repo.by_patient("email", email, fold_case=True)
+    elif name is not None:
+        given, family, birth = name
+        # Names are compared here, not in SQL: SQLite's lower() folds ASCII letters only.
+        rows = [
+            row
+            for row in await repo.by_patient("birth_date", birth.isoformat())
+            if row.answers["patient"]["given_name"].casefold() == given.casefold()
+            and row.answers["patient"]["family_name"].casefold() == family.casefold()
+        ]
+    else:
+        raise ValueError("name the patient one way")
+    stored_rows = [{**row.answers, "id": row.id, "created_at": row.created_at} for row in rows]
+    return [StoredIntake.model_validate(row, context={"stored": True}) for row in stored_rows]
+
+
+async def erase(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: list[uuid.UUID], now: datetime) -> int:
+    """Remove everything the intakes said (identity, contact, answers, notes) and their idempotency
+    keys; only the id and time of arrival stay. Returns how many were erased."""
+    return await IntakeRepository(session, clinic_id).erase(intake_ids, ERASED_ANSWERS, now)

@@ -51,6 +51,8 @@ class Referral(SQLModel, table=True):
     due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # Bumped on every change; the ETag, checked by If-Match.
     version: int = Field(default=1, nullable=False)
+    # Set when the patient's data was erased: triage then holds de-identified statistics only.
+    erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class ReferralEvent(SQLModel, table=True):
@@ -67,7 +69,8 @@ class ReferralEvent(SQLModel, table=True):
     actor_id: uuid.UUID | None = Field(default=None)
     # An email or a key prefix, kept as it was when the event happened.
     actor_label: str = Field(sa_column=Column(String(254), nullable=False))
-    action: str = Field(sa_column=Column(String(16), nullable=False))  # created|viewed|claimed|transitioned|noted
+    # created|viewed|claimed|transitioned|noted|exported|erased
+    action: str = Field(sa_column=Column(String(16), nullable=False))
     from_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     to_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

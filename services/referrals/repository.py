@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Select, select, tuple_, update
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
@@ -14,22 +14,27 @@ from services.referrals.models import Referral, ReferralEvent
 QUEUE_ORDER = (col(Referral.urgency_rank), col(Referral.created_at), col(Referral.id))
 
 
+_COLUMNS = tuple(Referral.__table__.columns)  # type: ignore[attr-defined]
+
+
 class ReferralRepository(ClinicScopedRepository[Referral]):
     model = Referral
 
     def page_statement(
         self, filters: list[ColumnElement[bool]], after: tuple[Any, ...] | None, limit: int
-    ) -> Select[Referral]:
+    ) -> Select[Any]:
         """The queue listing query (bench/queue_plans.py shows its plans on a million rows)."""
-        statement = self.scoped(select(Referral)).where(*filters).order_by(*QUEUE_ORDER).limit(limit)
+        statement = self.scoped(select(*_COLUMNS)).where(*filters).order_by(*QUEUE_ORDER).limit(limit)
         if after is not None:
             statement = statement.where(tuple_(*QUEUE_ORDER) > tuple_(*after))
         return statement
 
     async def page(
         self, filters: list[ColumnElement[bool]], after: tuple[Any, ...] | None, limit: int
-    ) -> list[Referral]:
-        return list((await self.session.execute(self.page_statement(filters, after, limit))).scalars())
+    ) -> list[Row[Any]]:
+        """A page of plain rows (columns by name): a page is read, never changed, so it skips the
+        ORM's identity map and instance set-up, a tenth of a queue page's CPU (bench/)."""
+        return list((await self.session.execute(self.page_statement(filters, after, limit))).all())
 
     async def changed(
         self,
@@ -41,7 +46,8 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
     ) -> list[Referral]:
         """Referrals by last change, oldest change first (for FHIR search and sync)."""
         order = (col(Referral.updated_at), col(Referral.id))
-        statement = self.scoped(select(Referral)).order_by(*order).limit(limit)
+        # An erased referral is no patient's record any more: FHIR search leaves it out.
+        statement = self.scoped(select(Referral)).where(col(Referral.erased_at).is_(None)).order_by(*order).limit(limit)
         if statuses:
             statement = statement.where(col(Referral.status).in_(statuses))
         if start is not None:
@@ -55,6 +61,16 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
     async def for_intake(self, intake_id: uuid.UUID) -> Referral | None:
         statement = self.scoped(select(Referral)).where(col(Referral.intake_id) == intake_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_locked(self, referral_id: uuid.UUID) -> Referral | None:
+        """The referral, share-locked on PostgreSQL until the transaction ends: an erasure
+        running meanwhile waits, or is waited for (SQLite has one writer anyway)."""
+        statement = self.scoped(select(Referral)).where(col(Referral.id) == referral_id).with_for_update(read=True)
+        return (await self.session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+
+    async def for_intakes(self, intake_ids: list[uuid.UUID]) -> list[Referral]:
+        statement = self.scoped(select(Referral)).where(col(Referral.intake_id).in_(intake_ids))
+        return list((await self.session.execute(statement)).scalars())
 
     async def _update(self, where: list[ColumnElement[bool]], **values: Any) -> Referral | None:
         statement = (
@@ -103,6 +119,35 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
             updated_at=now,
             **extra,
         )
+
+    async def erase(self, referral_id: uuid.UUID, triage: dict[str, Any], now: datetime) -> Referral | None:
+        """Close the referral with only statistics left of its triage; None if already erased."""
+        return await self._update(
+            [col(Referral.id) == referral_id, col(Referral.erased_at).is_(None)],
+            status="closed",
+            triage=triage,
+            updated_at=now,
+            erased_at=now,
+        )
+
+    async def clear_notes(self, referral_ids: list[uuid.UUID]) -> int:
+        statement = (
+            update(ReferralEvent)
+            .where(col(ReferralEvent.clinic_id) == self.clinic_id, col(ReferralEvent.referral_id).in_(referral_ids))
+            .where(col(ReferralEvent.note).is_not(None))
+            .values(note=None)
+            .execution_options(synchronize_session="fetch")
+        )
+        return int((await self.session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+    async def all_events(self, referral_ids: list[uuid.UUID]) -> list[ReferralEvent]:
+        """Every event of these referrals, oldest first (a patient's whole trail, unpaginated)."""
+        statement = (
+            select(ReferralEvent)
+            .where(col(ReferralEvent.clinic_id) == self.clinic_id, col(ReferralEvent.referral_id).in_(referral_ids))
+            .order_by(col(ReferralEvent.at), col(ReferralEvent.id))
+        )
+        return list((await self.session.execute(statement)).scalars())
 
     async def add_event(self, event: ReferralEvent) -> None:
         await self.insert_row(event)

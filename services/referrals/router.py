@@ -56,9 +56,10 @@ async def get_referral(
     referral_id: uuid.UUID, response: Response, session: Session, principal: Reader
 ) -> ReferralDetail:
     """A referral with the intake it came from. Sends `ETag` (use it as `If-Match` for transitions).
-    Reading is recorded on the referral's audit trail."""
+    Reading is recorded on the referral's audit trail. Once the patient's data is erased, `intake`
+    is null, `erased_at` is set and `triage` holds only the urgency, ruleset version and rule ids."""
     referral = await service.view(session, principal, referral_id)
-    answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+    answers = await intake.kept(session, principal.clinic_id, referral.intake_id)
     response.headers["ETag"] = service.etag(referral.version)
     return ReferralDetail(**referral.model_dump(), intake=answers)
 
@@ -96,10 +97,13 @@ async def transition(
 
 
 @router.post(
-    "/{referral_id}/notes", status_code=201, response_model=EventOut, responses=responses(401, 403, 404, 413, 422, 503)
+    "/{referral_id}/notes",
+    status_code=201,
+    response_model=EventOut,
+    responses=responses(401, 403, 404, 410, 413, 422, 503),
 )
 async def add_note(referral_id: uuid.UUID, body: NoteIn, session: Session, principal: Writer) -> EventOut:
-    """Add a note to the referral's record."""
+    """Add a note to the referral's record (410 once the patient's data is erased)."""
     return await service.add_note(session, principal, referral_id, body.text)
 
 
@@ -107,5 +111,6 @@ async def add_note(referral_id: uuid.UUID, body: NoteIn, session: Session, princ
 async def list_events(
     referral_id: uuid.UUID, session: Session, principal: Reader, page: Annotated[PageQuery, Query()]
 ) -> EventPage:
-    """The audit trail: who created, viewed, claimed, moved or annotated the referral, and when."""
+    """The audit trail: who created, viewed, claimed, moved, annotated, exported or erased the
+    referral, and when."""
     return await service.list_events(session, principal, referral_id, page)

@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from services.core.schemas import Note2000, PageQuery, StrictModel
 from services.intake.schemas import StoredIntake
@@ -43,6 +43,29 @@ class QueueQuery(PageQuery):
     overdue: bool | None = Field(default=None, description="Only (or no) referrals past due_at while new or in review")
 
 
+class ErasedTriage(BaseModel):
+    """What is kept of a triage result once the patient's data is erased: de-identified statistics."""
+
+    model_config = ConfigDict(extra="forbid")  # so a whole TriageResult is never read as this
+
+    erased: Literal[True]
+    ruleset_version: str
+    urgency: Urgency
+    rules: list[str] = Field(description="Ids of the rules that set the urgency")
+
+
+def _triage_kind(value: Any) -> str:
+    erased = value.get("erased") if isinstance(value, dict) else getattr(value, "erased", False)
+    return "erased" if erased else "full"
+
+
+# Tagged, so pydantic validates each stored result against one shape, not both in turn:
+# a queue page validates fifty of these, and trying both cost four times as much (bench/).
+StoredTriage = Annotated[
+    Annotated[TriageResult, Tag("full")] | Annotated[ErasedTriage, Tag("erased")], Discriminator(_triage_kind)
+]
+
+
 class ReferralOut(BaseModel):
     id: uuid.UUID
     intake_id: uuid.UUID
@@ -51,16 +74,19 @@ class ReferralOut(BaseModel):
     status: Status
     assignee: uuid.UUID | None = Field(description="The user who claimed it")
     focus_areas: list[FocusCode]
-    triage: TriageResult
+    triage: StoredTriage = Field(description="The triage result; only statistics once erased")
     created_at: datetime
     updated_at: datetime
     due_at: datetime
     overdue: bool = Field(description="Still new or in review after due_at")
     version: int = Field(description="Changes with every update; sent as the ETag")
+    erased_at: datetime | None = Field(description="When the patient's data was erased (POST /v1/patient-data/erase)")
 
 
 class ReferralDetail(ReferralOut):
-    intake: StoredIntake = Field(description="The runner's answers the referral was made from")
+    intake: StoredIntake | None = Field(
+        description="The runner's answers the referral was made from; null once the patient's data is erased"
+    )
 
 
 class ReferralPage(BaseModel):
@@ -83,10 +109,10 @@ class EventOut(BaseModel):
     actor_type: Literal["user", "key"]
     actor_id: uuid.UUID | None
     actor: str = Field(description="The user's email or the key's prefix")
-    action: Literal["created", "viewed", "claimed", "transitioned", "noted"]
+    action: Literal["created", "viewed", "claimed", "transitioned", "noted", "exported", "erased"]
     from_status: Status | None
     to_status: Status | None
-    note: str | None
+    note: str | None = Field(description="A note, or the reason given for an erasure; notes are removed by erasure")
 
 
 class EventPage(BaseModel):

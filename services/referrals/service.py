@@ -18,6 +18,11 @@ from services.core.schemas import PageQuery
 from services.core.service import Principal
 from services.referrals import audit
 from services.referrals.models import Referral
+from services.referrals.patient_data import ReferralErased as ReferralErased
+from services.referrals.patient_data import erase as erase
+from services.referrals.patient_data import for_intakes as for_intakes
+from services.referrals.patient_data import record_exported as record_exported
+from services.referrals.patient_data import trails as trails
 from services.referrals.repository import ReferralRepository
 from services.referrals.schemas import (
     DUE_AFTER,
@@ -31,6 +36,7 @@ from services.referrals.schemas import (
     ReferralPage,
     Status,
 )
+from services.referrals.views import to_out as to_out
 from services.triage.schemas import TriageResult
 
 
@@ -71,20 +77,6 @@ def _matches(if_match: str, version: int) -> bool:
     if "*" in tags:
         return True
     return any((m := _ETAG.fullmatch(tag)) is not None and int(m.group(1)) == version for tag in tags)
-
-
-def _is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
-    return status in OPEN_STATUSES and due_at < now
-
-
-def to_out(referral: Referral, now: datetime) -> ReferralOut:
-    return ReferralOut.model_validate(
-        {
-            **referral.model_dump(exclude={"assignee_id", "urgency_rank", "ruleset_version"}),
-            "assignee": referral.assignee_id,
-            "overdue": _is_overdue(referral.status, referral.due_at, now),
-        }
-    )
 
 
 async def open_referral(
@@ -276,7 +268,11 @@ async def transition(
 
 async def add_note(session: AsyncSession, principal: Principal, referral_id: uuid.UUID, text: str) -> EventOut:
     repo = ReferralRepository(session, principal.clinic_id)
-    referral = await _get(repo, referral_id)
+    referral = await repo.get_locked(referral_id)  # see patient_data.erase
+    if referral is None:
+        raise ReferralNotFound(f"no referral {referral_id}")
+    if referral.erased_at is not None:
+        raise ReferralErased("the patient's data was erased; the referral takes no more notes")
     event = audit.event(referral.id, principal, "noted", utcnow(), note=text)
     await repo.add_event(event)
     return audit.event_out(event)

@@ -137,8 +137,10 @@ async def referral_page(referral_id: uuid.UUID, request: Request, session: Sessi
         referral = await referrals.view(session, user, referral_id)
     except ServiceError:
         return _page(request, "missing.html", {}, 404)
-    answers = await intake.stored(session, user.clinic_id, referral.intake_id)
     trail = await referrals.list_events(session, user, referral_id, PageQuery(limit=100))
+    if referral.erased_at is not None:
+        return _page(request, "erased.html", {"r": referral, "events": trail.items}, 410)
+    answers = await intake.stored(session, user.clinic_id, referral.intake_id)
     moves = sorted(TRANSITIONS[referral.status])
     return _page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
                                             "me": user.user_id})  # fmt: skip

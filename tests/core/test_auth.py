@@ -1,10 +1,18 @@
 """Credentials (SPEC §2): secret and publishable keys, scopes, origins, revocation."""
 
+import asyncio
+from datetime import UTC, datetime
+
 import httpx
+import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.core import service
 from services.core.config import Settings
+from services.core.errors import Unauthorized
+from services.core.models import ApiKey
 from services.core.schemas import ClinicCreated
 from tests.factories import intake_body
 
@@ -67,3 +75,44 @@ async def test_keys_are_stored_only_as_hashes(session: AsyncSession, clinic: Cli
     stored = " ".join(f"{r.key_hash} {r.prefix}" for r in rows)
     assert clinic.secret_key not in stored and clinic.publishable_key not in stored
     assert service.hash_key(clinic.secret_key) in {r.key_hash for r in rows}
+
+
+async def _revoke_elsewhere(session: AsyncSession, clinic: ClinicCreated) -> None:
+    """Revoke the clinic's keys as another API process would: in the database, not through this process."""
+    await session.execute(
+        update(ApiKey).where(col(ApiKey.clinic_id) == clinic.clinic_id).values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    settings = Settings(key_cache_seconds=0.3)
+    await service.authenticate(session, settings, clinic.secret_key)
+    await _revoke_elsewhere(session, clinic)
+    # Trusted from the cache for up to KEY_CACHE_SECONDS (the price of one round trip less per request) ...
+    assert (await service.authenticate(session, settings, clinic.secret_key)).clinic_id == clinic.clinic_id
+    await asyncio.sleep(0.4)
+    # ... and refused after.
+    with pytest.raises(Unauthorized):
+        await service.authenticate(session, settings, clinic.secret_key)
+
+
+async def test_without_the_cache_a_revocation_elsewhere_is_seen_at_once(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    settings = Settings(key_cache_seconds=0)
+    await service.authenticate(session, settings, clinic.secret_key)
+    await _revoke_elsewhere(session, clinic)
+    with pytest.raises(Unauthorized):
+        await service.authenticate(session, settings, clinic.secret_key)
+
+
+async def test_unknown_keys_are_not_cached(session: AsyncSession, clinic: ClinicCreated) -> None:
+    settings = Settings(key_cache_seconds=60)
+    token, row = service._new_key(clinic.clinic_id, "secret")
+    with pytest.raises(Unauthorized):
+        await service.authenticate(session, settings, token)
+    session.add(row)
+    await session.flush()
+    assert (await service.authenticate(session, settings, token)).clinic_id == clinic.clinic_id

@@ -1,0 +1,337 @@
+"""`make bench`: Backstride's speed on PostgreSQL, next to ceilings measured in the same run.
+
+    .venv/bin/python -m bench.run [--rows 1000000] [--seconds 10] [--out bench/results.json]
+
+Everything runs as it would in production: each server is its own uvicorn process (one worker),
+the load comes from wrk in another process, the export worker is `backstride worker --drain`.
+Phases: intake throughput against the two ceilings (bench/ceilings.py); queue listing with 10
+thousand and with `--rows` referrals in a clinic; export drain rate with one and two workers to
+an instant receiver (bench/receiver.py); the API process's peak RSS. Prints a table, writes JSON.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench import report
+from bench.report import INTAKE_RATIO
+from bench.seed import seed_referrals
+from services.core import migrations
+from services.core import service as core
+from services.core.db import Database, unit_of_work
+from services.core.pagination import encode_cursor
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = ROOT / "bench" / "intake.json"
+LUA = ROOT / "bench" / "load.lua"
+CONCURRENCY = 32
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def process(argv: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (output discarded), waited for until `ready` (a URL) answers."""
+    child = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while ready:
+            try:
+                if httpx.get(ready, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv} did not start")
+            time.sleep(0.1)
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve(app: str, port: int, env: dict[str, str]) -> Any:
+    argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1"]
+    if app == "services.asgi:app":  # the real thing, exactly as `backstride serve` runs it (JSON access logs)
+        argv = [str(ROOT / ".venv/bin/backstride"), "serve", "--port", str(port)]
+    return process(argv, env, ready=f"http://127.0.0.1:{port}/openapi.json")
+
+
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    method: str = "GET",
+    auth: str = "",
+    body: bool = False,
+    rate: float = 0,
+) -> dict[str, Any]:
+    """Run wrk against one URL; its Lua script prints one JSON summary line. With `rate`, each
+    connection pauses between requests so that together they offer about that many per second."""
+    env = {
+        **os.environ,
+        "BENCH_DELAY_MS": str(1000 * connections / rate if rate else 0),
+        "BENCH_METHOD": method,
+        "BENCH_PATH": url.split("/", 3)[3] and "/" + url.split("/", 3)[3],
+        "BENCH_AUTH": auth,
+        "BENCH_BODY_FILE": str(BODY) if body else "",
+    }
+    base = "/".join(url.split("/", 3)[:3])
+    threads = min(2, connections)
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "-s", str(LUA), base]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr.strip()}")
+    out = done.stdout
+    line = next(raw for raw in out.splitlines() if raw.startswith("BENCH_JSON "))
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "ok": raw["ok"],
+        "not_ok": raw["not_ok"],
+        "socket_errors": raw["socket_errors"],
+        "throughput_rps": round(raw["ok"] / seconds_run, 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p95_ms": raw["p95_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, url: str, **options: Any) -> dict[str, Any]:
+    """wrk's figures plus the server process's CPU time per request (robust to a busy machine)."""
+    before = cpu_seconds(pid)
+    result = wrk(url, **options)
+    result["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(pid) - before) / max(1, result["requests"]), 2)
+    return result
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM")
+
+
+async def setup(url: str) -> dict[str, Any]:
+    """Clinics (bench, small, big, export), a physio in small and big, and their credentials."""
+    database = Database(url, pooled=False)
+    made: dict[str, Any] = {}
+    async with database.sessionmaker() as session, unit_of_work(session):
+        for slug in ("bench", "small", "big", "export"):
+            created = await core.create_clinic(session, name=slug, slug=slug, origins=[])
+            made[slug] = {"id": str(created.clinic_id), "secret_key": created.secret_key}
+        for slug in ("small", "big"):
+            password = secrets.token_urlsafe(16)
+            email = f"physio@{slug}.example"
+            await core.create_user(session, clinic_slug=slug, email=email, role="physio", password=password)
+            made[slug]["login"] = {"email": email, "password": password, "clinic": slug}
+    await database.dispose()
+    return made
+
+
+def login(base: str, credentials: dict[str, str]) -> str:
+    form = {"username": credentials["email"], "password": credentials["password"]}
+    response = httpx.post(f"{base}/v1/auth/token", data=form, timeout=30)
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def deep_cursor(dsn: str, clinic_id: str, position: int) -> str:
+    """The cursor a client holds after paging to `position` in the queue's order."""
+    connection = await asyncpg.connect(dsn)
+    row = await connection.fetchrow(
+        "SELECT urgency_rank, created_at, id FROM referrals WHERE clinic_id = $1 "
+        "ORDER BY urgency_rank, created_at, id OFFSET $2 LIMIT 1",
+        uuid.UUID(clinic_id),
+        position,
+    )
+    await connection.close()
+    return encode_cursor(row["urgency_rank"], row["created_at"], row["id"])
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return await connection.fetchval(sql, *args)
+    finally:
+        await connection.close()
+
+
+def intake_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, seconds: float) -> None:
+    """Each endpoint at saturation (32 connections sending back to back), then each at the same
+    set rate, half the asyncpg ceiling's throughput: the rate the throughput target asks for."""
+    key = made["bench"]["secret_key"]
+    ceiling_env = {**env, "BENCH_DSN": dsn, "BENCH_CLINIC_ID": made["bench"]["id"]}
+    post: dict[str, Any] = {"connections": CONCURRENCY, "method": "POST", "body": True}
+    saturated, paced = results["intake"], results["intake_paced"]
+    ceiling_port, port = free_port(), free_port()
+    with serve("bench.ceilings:app", ceiling_port, ceiling_env) as ceiling:
+        for name, path in (("ceiling_validate_only", "/validate"), ("ceiling_asyncpg", "/asyncpg")):
+            url = f"http://127.0.0.1:{ceiling_port}{path}"
+            wrk(url, seconds=2, **post)  # warm-up
+            saturated[name] = measured(ceiling.pid, url, seconds=seconds, **post)
+        rate = round(saturated["ceiling_asyncpg"]["throughput_rps"] * INTAKE_RATIO)
+        results["paced_rate_rps"] = rate
+        for name, path in (("ceiling_validate_only", "/validate"), ("ceiling_asyncpg", "/asyncpg")):
+            paced[name] = measured(
+                ceiling.pid, f"http://127.0.0.1:{ceiling_port}{path}", seconds=seconds, rate=rate, **post
+            )
+    with serve("services.asgi:app", port, env) as api:
+        url = f"http://127.0.0.1:{port}/v1/intakes"
+        wrk(url, seconds=2, auth=key, **post)  # warm-up
+        saturated["backstride"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
+        paced["backstride"] = measured(api.pid, url, seconds=seconds, auth=key, rate=rate, **post)
+        results["memory"]["api_peak_rss_mib_after_intake_load"] = peak_rss_mib(api.pid)
+
+
+def queue_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, rows: int) -> None:
+    port = free_port()
+    with serve("services.asgi:app", port, env) as api:
+        base = f"http://127.0.0.1:{port}"
+        for slug, count in (("small", 10_000), ("big", rows)):
+            token = login(base, made[slug]["login"])
+            cursor = asyncio.run(deep_cursor(dsn, made[slug]["id"], int(count * 0.9)))
+            for page, query in (("first_page", ""), ("deep_page", f"?cursor={cursor}")):
+                url = f"{base}/v1/referrals{query}"
+                wrk(url, connections=1, seconds=1, auth=token)  # warm-up
+                results["queue"][f"{count}_{page}"] = measured(api.pid, url, connections=1, seconds=5, auth=token) | {
+                    "referrals_in_clinic": count
+                }
+        results["memory"]["api_peak_rss_mib_after_queue_load"] = peak_rss_mib(api.pid)
+
+
+def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, seconds: float) -> None:
+    receiver_port, port = free_port(), free_port()
+    clinic = made["export"]
+    with (
+        process([sys.executable, "-m", "bench.receiver", str(receiver_port)], env, None),
+        serve("services.asgi:app", port, env) as api,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {clinic['secret_key']}"}
+        integration = {"base_url": f"http://127.0.0.1:{receiver_port}/fhir", "auth": {"type": "none"}, "enabled": True}
+        httpx.put(f"{base}/v1/integrations/fhir", json=integration, headers=headers, timeout=30).raise_for_status()
+        for workers in (1, 2):
+            wrk(
+                f"{base}/v1/intakes",
+                connections=16,
+                seconds=seconds,
+                method="POST",
+                auth=clinic["secret_key"],
+                body=True,
+            )
+            pending = asyncio.run(fetch(dsn, "SELECT count(*) FROM export_items WHERE status = 'pending'"))
+            started = time.monotonic()
+            drains = [
+                subprocess.Popen(
+                    [str(ROOT / ".venv/bin/backstride"), "worker", "--drain"],
+                    env={**os.environ, **env},
+                    stdout=subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]
+            if any(d.wait() != 0 for d in drains):
+                raise RuntimeError("a drain failed")
+            wall = time.monotonic() - started
+            span = asyncio.run(
+                fetch(
+                    dsn,
+                    "SELECT extract(epoch FROM max(delivered_at) - min(delivered_at)) FROM export_items "
+                    "WHERE status = 'delivered' AND delivered_at > now() - make_interval(secs => $1)",
+                    wall,
+                )
+            )
+            left = asyncio.run(fetch(dsn, "SELECT count(*) FROM export_items WHERE status <> 'delivered'"))
+            results["export"][f"{workers}_worker{'s' if workers > 1 else ''}"] = {
+                "bundles": pending,
+                "not_delivered": left,
+                "wall_seconds_incl_startup": round(wall, 2),
+                "delivering_seconds": round(float(span), 2),
+                "bundles_per_second": round(pending / float(span), 1),
+            }
+        results["memory"]["api_peak_rss_mib"] = peak_rss_mib(api.pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="referrals in the big clinic")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each intake run")
+    parser.add_argument(
+        "--admin-dsn", default=os.environ.get("BENCH_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    args = parser.parse_args()
+
+    name = f"backstride_bench_{uuid.uuid4().hex[:8]}"
+    dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(fetch(args.admin_dsn, f'CREATE DATABASE "{name}"'))
+    env = {
+        "DATABASE_URL": dsn,
+        "SECRET_KEY": secrets.token_hex(32),
+        "LOG_LEVEL": "INFO",
+        "EXPORT_POLL_SECONDS": "0.2",
+    }
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "concurrency": CONCURRENCY,
+        "intake": {},
+        "intake_paced": {},
+        "queue": {},
+        "export": {},
+        "memory": {},
+    }
+    try:
+        asyncio.run(migrations.upgrade_async(dsn.replace("postgresql://", "postgresql+asyncpg://")))
+        made = asyncio.run(setup(dsn.replace("postgresql://", "postgresql+asyncpg://")))
+        intake_phase(results, made, env, dsn, args.seconds)
+        started = time.monotonic()
+        asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
+        results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)
+        queue_phase(results, made, env, dsn, args.rows)
+        export_phase(results, made, env, dsn, args.seconds / 2)
+    finally:
+        asyncio.run(fetch(args.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    results["targets"] = report.targets(results)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(report.table(results))
+    print(f"\nJSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

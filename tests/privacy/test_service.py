@@ -1,0 +1,147 @@
+"""Data-rights rules without HTTP: matching, all-or-nothing erasure, the worker and erased referrals."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from services.core import service as core
+from services.core.config import Settings
+from services.core.db import Database, unit_of_work
+from services.core.models import Clinic
+from services.core.schemas import ClinicCreated
+from services.core.service import Principal
+from services.export import service as exports
+from services.export.models import ExportItem
+from services.export.schemas import IntegrationIn
+from services.export.worker import Worker
+from services.intake import service as intake
+from services.intake.schemas import IntakeCreated, IntakeIn
+from services.privacy import service as privacy
+from services.privacy.schemas import ErasureIn, PatientMatch
+from services.referrals.patient_data import erased_triage
+from tests.factories import intake_body, make_clinic, make_user, secret_principal
+from tests.privacy.conftest import patient
+
+
+async def submit(session: AsyncSession, clinic: ClinicCreated, person: dict[str, Any], **changes: Any) -> IntakeCreated:
+    body = IntakeIn.model_validate(intake_body(patient=person, **changes))
+    created, _ = await intake.submit(session, secret_principal(clinic), body, None)
+    return created
+
+
+async def admin_of(session: AsyncSession, clinic: ClinicCreated) -> Principal:
+    admin, _ = await make_user(session, clinic.slug, "clinic_admin")
+    scopes = frozenset(core.ROLE_SCOPES["clinic_admin"])
+    return Principal(clinic_id=clinic.clinic_id, kind="user", scopes=scopes, user_id=admin.id, label=admin.email)
+
+
+async def test_names_match_whatever_their_case_beyond_ascii(session: AsyncSession, clinic: ClinicCreated) -> None:
+    person = patient(given_name="Zoë", family_name="Ørsted-Ünal")
+    created = await submit(session, clinic, person)
+    match = PatientMatch(given_name="ZOË", family_name="ørsted-ünal", birth_date=person["birth_date"])
+    found = await privacy.find(session, clinic.clinic_id, match)
+    assert [answers.id for answers, _ in found.records] == [created.id]
+
+
+async def test_a_match_is_the_same_whichever_way_the_patient_is_named(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    person = patient(mrn="M-9", email="sam@example.org")
+    first = await submit(session, clinic, person)
+    second = await submit(session, clinic, {**person, "email": "new@example.org"})  # same MRN, new email
+    by_referral = await privacy.find(session, clinic.clinic_id, PatientMatch(referral_id=second.referral.id))
+    by_mrn = await privacy.find(session, clinic.clinic_id, PatientMatch(mrn="M-9"))
+    by_email = await privacy.find(session, clinic.clinic_id, PatientMatch(email="SAM@example.org"))
+    assert [a.id for a, _ in by_referral.records] == [a.id for a, _ in by_mrn.records] == [first.id, second.id]
+    assert [a.id for a, _ in by_email.records] == [first.id]  # one way at a time: no chaining
+    assert [r.id for _, r in by_mrn.records] == [first.referral.id, second.referral.id]
+
+
+async def test_erasure_is_all_or_nothing(
+    session: AsyncSession, clinic: ClinicCreated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = patient(mrn="M-1")
+    created = await submit(session, clinic, person, notes="kept if anything fails")
+    admin = await admin_of(session, clinic)
+    await session.commit()  # the setup stays; the erasure below gets a transaction of its own
+
+    async def fails(*_: Any) -> int:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(exports, "stop_exports", fails)  # the erasure's last step
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(session):
+            await privacy.erase(session, admin, ErasureIn(mrn="M-1", reason="request 1"))
+
+    answers = await intake.stored(session, clinic.clinic_id, created.id)
+    assert answers.patient.given_name == person["given_name"] and answers.notes == "kept if anything fails"
+    referral = (
+        await session.execute(
+            text("SELECT status, erased_at FROM referrals WHERE id = :id"), {"id": _db_id(session, created.referral.id)}
+        )
+    ).one()
+    assert tuple(referral) == ("new", None)
+    events = await session.execute(text("SELECT action FROM referral_events"))
+    assert "erased" not in {row[0] for row in events}
+
+
+def _db_id(session: AsyncSession, value: uuid.UUID) -> Any:
+    # sa.Uuid is a native uuid on PostgreSQL and 32 hex characters on SQLite.
+    return value if session.get_bind().dialect.name == "postgresql" else value.hex
+
+
+def test_erased_triage_keeps_statistics_only() -> None:
+    triage = {
+        "ruleset_version": "7",
+        "urgency": "urgent",
+        "seek_professional_help": True,
+        "red_flags": [{"code": "fever", "label": "Fever", "emergency": False}],
+        "reasons": [{"rule": "RF-FEVER", "summary": "Fever with back pain", "sources": []}],
+        "focus_areas": [{"code": "core_stability", "label": "Core", "why": "no strength work", "sources": []}],
+        "advice": ["See a doctor today"],
+        "disclaimer": "Not a diagnosis",
+    }
+    assert erased_triage(triage) == {"erased": True, "ruleset_version": "7", "urgency": "urgent", "rules": ["RF-FEVER"]}
+
+
+@pytest.fixture
+async def committed_clinic(database: Database) -> AsyncIterator[ClinicCreated]:
+    """A committed clinic exporting to an address nothing listens on; deleted afterwards."""
+    async with database.sessionmaker() as session, session.begin():
+        clinic = await make_clinic(session)
+        integration = {"base_url": "http://127.0.0.1:9/fhir", "auth": {"type": "none"}, "enabled": True}
+        await exports.put_integration(
+            session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
+        )
+    yield clinic
+    async with database.sessionmaker() as session, session.begin():
+        await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
+
+
+async def test_the_worker_sends_nothing_of_an_erased_referral(
+    database: Database, settings: Settings, committed_clinic: ClinicCreated
+) -> None:
+    async with database.sessionmaker() as session, session.begin():
+        created = await submit(session, committed_clinic, patient())
+        admin = await admin_of(session, committed_clinic)
+        result = await privacy.erase(session, admin, ErasureIn(referral_id=created.referral.id, reason="r"))
+        assert result.exports_stopped == 1
+        assert await exports.delivery_bundle(session, committed_clinic.clinic_id, created.referral.id) is None
+        # Someone retries the stopped export (or a worker had it in hand): it must still not go out.
+        mine = select(col(ExportItem.id)).where(col(ExportItem.clinic_id) == committed_clinic.clinic_id)
+        item_id = (await session.execute(mine)).scalar_one()
+    async with database.sessionmaker() as session, session.begin():
+        revived = await exports.retry(session, committed_clinic.clinic_id, item_id)
+        assert revived.status == "pending"
+
+    assert await Worker(database, settings).run(drain=True) >= 1
+
+    async with database.sessionmaker() as session:
+        item = (await session.execute(select(ExportItem).where(col(ExportItem.id) == item_id))).scalar_one()
+    # Dead at once, not retried: nothing was sent (the address would have refused the connection).
+    assert (item.status, item.last_error, item.attempts) == ("dead", "erased", 1)
