@@ -82,7 +82,7 @@ def _json_dumps(value: Any) -> str:
 class Database:
     """An engine and its session factory; one per process (or per test run)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True, pool_timeout: float = 10) -> None:
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
@@ -95,7 +95,7 @@ class Database:
             # No overflow either: overflow connections are closed as soon as they are returned, so
             # under steady load above pool_size every request paid for a new connection (TLS
             # handshake included). Requests beyond pool_size wait for a connection instead.
-            kwargs.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_recycle=1800, pool_timeout=pool_timeout)
         if not pooled:
             kwargs["poolclass"] = NullPool
         self.url = url

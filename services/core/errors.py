@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("backstride.errors")
@@ -246,6 +247,8 @@ def install_handlers(app: FastAPI) -> None:
     # Refused or reset while connecting: raised by the driver before SQLAlchemy can wrap it.
     app.add_exception_handler(ConnectionError, _db_down)
     app.add_exception_handler(TimeoutError, _db_down)
+    # Every pooled connection busy for longer than the pool's timeout: the same answer, try again.
+    app.add_exception_handler(PoolTimeout, _db_down)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

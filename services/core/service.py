@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Literal
 
 from cachetools import TTLCache
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import security
@@ -107,6 +108,7 @@ async def rotate_keys(session: AsyncSession, slug: str) -> ClinicCreated:
     if clinic is None:
         raise NotFound(f"no clinic {slug!r}")
     await repo.revoke_all_keys(clinic.id, utcnow())
+    _forget_keys_on_commit(session)
     return await _issue_pair(repo, clinic)
 
 
@@ -128,7 +130,7 @@ async def get_clinic(session: AsyncSession, clinic_id: uuid.UUID) -> ClinicOut:
 async def set_allowed_origins(session: AsyncSession, clinic_id: uuid.UUID, origins: list[str]) -> ClinicOut:
     normalised = list(dict.fromkeys(normalise_origin(o) for o in origins))
     await ClinicRepository(session).set_origins(clinic_id, normalised)
-    forget_keys()  # cached keys carry their clinic's origins
+    _forget_keys_on_commit(session)  # cached keys carry their clinic's origins
     return await get_clinic(session, clinic_id)
 
 
@@ -146,7 +148,7 @@ async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind)
 async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
     if not await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow()):
         raise NotFound("no such active key")
-    forget_keys()
+    _forget_keys_on_commit(session)
 
 
 async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
@@ -247,6 +249,13 @@ async def _active_key(session: AsyncSession, settings: Settings, key_hash: str) 
         if key is not None:
             cache[key_hash] = key
     return key
+
+
+def _forget_keys_on_commit(session: AsyncSession) -> None:
+    """Empty the key cache now and again once the change is committed: a request between the two
+    would otherwise read (and cache) the key as it was before the commit."""
+    forget_keys()
+    event.listen(session.sync_session, "after_commit", lambda _session: forget_keys(), once=True)
 
 
 def forget_keys() -> None:

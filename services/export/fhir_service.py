@@ -121,7 +121,10 @@ async def search(
     found, next_cursor = await referrals.changed(session, principal, statuses, window.start, window.end, cursor, count)
     entries = []
     for referral in found:
-        answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+        try:
+            answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
+        except intake.IntakeErased:  # erased since the page was read: left out, like every erased referral
+            continue
         resource = service_request(build_bundle(answers, referral), referral)
         entries.append(
             {"fullUrl": f"{base}/ServiceRequest/{referral.id}", "resource": resource, "search": {"mode": "match"}}

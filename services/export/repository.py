@@ -87,16 +87,22 @@ class ExportRepository(ClinicScopedRepository[ExportItem]):
         statement = statement.order_by(*order)
         return list((await self.session.execute(statement)).scalars())
 
-    async def stop(self, referral_ids: list[uuid.UUID], reason: str) -> int:
-        """Pending items of these referrals made dead with `reason`, their leases dropped (a worker
-        sending one right now cannot record it as delivered); dead ones get `reason` as their last
-        error too, since it may have quoted the receiving server. Returns how many were pending."""
+    async def stop(self, referral_ids: list[uuid.UUID], reason: str, now: datetime) -> tuple[int, int]:
+        """Pending items of these referrals made dead with `reason`; dead ones get `reason` as their
+        last error too, since it may have quoted the receiving server. An item a worker holds
+        right now (its lease running) may already be on the wire, so it is left to that worker to
+        record truthfully: delivered, or, on its next attempt, dead as erased (there is nothing
+        left to send). Returns (stopped, in flight)."""
         mine = [col(ExportItem.clinic_id) == self.clinic_id, col(ExportItem.referral_id).in_(referral_ids)]
+        held = and_(col(ExportItem.lease_until).is_not(None), col(ExportItem.lease_until) > now)
         stopped = await self.session.execute(
             update(ExportItem)
-            .where(*mine, col(ExportItem.status) == "pending")
+            .where(*mine, col(ExportItem.status) == "pending", ~held)
             .values(status="dead", last_error=reason, lease_until=None, lease_owner=None)
             .execution_options(synchronize_session="fetch")
+        )
+        in_flight = await self.session.execute(
+            select(func.count()).select_from(ExportItem).where(*mine, col(ExportItem.status) == "pending", held)
         )
         await self.session.execute(
             update(ExportItem)
@@ -104,7 +110,7 @@ class ExportRepository(ClinicScopedRepository[ExportItem]):
             .values(last_error=reason)
             .execution_options(synchronize_session="fetch")
         )
-        return int(stopped.rowcount)  # type: ignore[attr-defined]
+        return int(stopped.rowcount), int(in_flight.scalar_one())  # type: ignore[attr-defined]
 
 
 @lru_cache

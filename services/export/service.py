@@ -175,7 +175,9 @@ async def exports_of(
     return found
 
 
-async def stop_exports(session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID]) -> int:
-    """The patient's data is being erased: nothing of it may go out any more. Returns how many
-    pending exports were stopped (dead, last_error "erased")."""
-    return await ExportRepository(session, clinic_id).stop(referral_ids, ERASED)
+async def stop_exports(
+    session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID], now: datetime
+) -> tuple[int, int]:
+    """The patient's data is being erased: nothing more of it may go out. Returns how many pending
+    exports were stopped (dead, last_error "erased") and how many a worker is sending right now."""
+    return await ExportRepository(session, clinic_id).stop(referral_ids, ERASED, now)

@@ -48,7 +48,8 @@ class Worker:
         """Deliver until stopped (or, with drain, until nothing is due). Returns deliveries attempted."""
         attempted = 0
         timeout = aiohttp.ClientTimeout(total=self.settings.export_http_timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout, json_serialize=_json) as http:
+        # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as they were with httpx.
+        async with aiohttp.ClientSession(timeout=timeout, json_serialize=_json, trust_env=True) as http:
             while not self.stopping.is_set():
                 try:
                     items, integrations = await self._claim()
@@ -111,7 +112,7 @@ class Worker:
         try:
             async with self.database.sessionmaker() as session:
                 bundle = await service.delivery_bundle(session, item.clinic_id, item.referral_id)
-            if integration is None or not integration.enabled:  # disabled since it was claimed: wait
+            if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
                 await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
                 return
             if bundle is None:  # erased since it was queued; normally already stopped by the erasure
@@ -127,7 +128,7 @@ class Worker:
             async with http.post(integration.base_url, json=bundle, headers=headers, allow_redirects=False) as answer:
                 status, reason = answer.status, answer.reason or ""
                 retry_after = answer.headers.get("retry-after", "")
-                body = await answer.content.read(MAX_ANSWER_BYTES)  # a receiver's answer is not ours to hoard
+                body = await _read_some(answer.content, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out, malformed answer
             await self._retry(item, f"{type(exc).__name__}: could not reach the FHIR server", None)
             return
@@ -161,6 +162,17 @@ class Worker:
         async with self.database.sessionmaker() as session, session.begin():
             if not await OutboxRepository(session).finish(item.id, self.owner, **values):
                 log.warning("export %s: lease lost before the outcome was recorded", item.id)
+
+
+async def _read_some(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The answer's body, up to `limit` bytes (a receiver's answer is not ours to hoard).
+    StreamReader.read(n) returns what has arrived so far, so it is read until the end or the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit and (chunk := await stream.read(limit - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _json(value: Any) -> str:

@@ -44,6 +44,9 @@ def _fingerprint(answers: dict[str, object]) -> str:
 
 
 def _summary(referral: ReferralOut) -> ReferralSummary:
+    # Checked here too, not only where the answers are read: an erasure may commit in between.
+    if referral.erased_at is not None:
+        raise IntakeErased("the patient's data was erased; only statistics are kept")
     return ReferralSummary.model_validate(referral.model_dump())
 
 

@@ -42,8 +42,8 @@ async def export_patient_data(
     Name the patient exactly one way (see `PatientMatch`); only this clinic's records are
     searched, emails and names case-insensitively. With `referral_id` the patient is that
     referral's intake's, and the match extends to the clinic's other intakes with the same MRN
-    if it has one, else the same email if it has one, else the same given name, family name
-    and birth date.
+    if it has one, else the same given name, family name and birth date (not the same email:
+    family members often share one; name the email explicitly to match on it).
 
     `json` gives the patient as their latest intake gave them and, for every intake, the answers
     as accepted, the referral with its triage, its whole audit trail and its deliveries to the

@@ -88,3 +88,7 @@ class ErasureOut(BaseModel):
     intakes_erased: int
     notes_removed: int = Field(description="Notes removed from the audit trails")
     exports_stopped: int = Field(description="Pending deliveries to the clinic's FHIR server that will not be sent")
+    exports_in_flight: int = Field(
+        description="Deliveries a worker was sending as the erasure happened: they may reach the clinic's FHIR "
+        "server (see their status in GET /v1/exports); any later attempt ends dead as erased"
+    )

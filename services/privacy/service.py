@@ -42,8 +42,8 @@ class Found:
 
 async def _named_by_referral(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> Found | None:
     """With a referral id, the patient is that referral's intake's: the match extends to the clinic's
-    other intakes with the same MRN if it has one, else the same email if any, else the same name
-    and birth date. None: no such referral."""
+    other intakes with the same MRN if it has one, else the same name and birth date (never by
+    email alone: family members share one). None: no such referral."""
     try:
         named = await referrals.current(session, clinic_id, referral_id)
     except referrals.ReferralNotFound:
@@ -52,10 +52,9 @@ async def _named_by_referral(session: AsyncSession, clinic_id: uuid.UUID, referr
         return Found(erased=[named.id])
     anchor = await intake.stored(session, clinic_id, named.intake_id)
     patient = anchor.patient
+    # Not by email: family members often share one (a runner may be 12), and an erasure is final.
     if patient.mrn:
         found = await intake.same_patient(session, clinic_id, mrn=patient.mrn)
-    elif patient.email:
-        found = await intake.same_patient(session, clinic_id, email=patient.email)
     else:
         found = await intake.same_patient(
             session, clinic_id, name=(patient.given_name, patient.family_name, patient.birth_date)
@@ -131,7 +130,7 @@ async def erase(session: AsyncSession, principal: Principal, body: ErasureIn) ->
     erased, notes = await referrals.erase(session, principal, [r.id for _, r in found.records], body.reason, now)
     intake_ids = [answers.id for answers, referral in found.records if referral.id in erased]
     intakes_erased = await intake.erase(session, clinic_id, intake_ids, now)
-    stopped = await exports.stop_exports(session, clinic_id, erased)
+    stopped, in_flight = await exports.stop_exports(session, clinic_id, erased, now)
     # Counts only: nothing that could identify the patient goes to the logs.
     log.info("patient data erased: %d referrals, %d exports stopped", len(erased), stopped)
     already = found.erased + [r.id for _, r in found.records if r.id not in erased]
@@ -142,4 +141,5 @@ async def erase(session: AsyncSession, principal: Principal, body: ErasureIn) ->
         intakes_erased=intakes_erased,
         notes_removed=notes,
         exports_stopped=stopped,
+        exports_in_flight=in_flight,
     )

@@ -13,6 +13,7 @@ from services.core import service
 from services.core.config import Settings
 from services.core.errors import Unauthorized
 from services.core.models import ApiKey
+from services.core.repository import ClinicRepository
 from services.core.schemas import ClinicCreated
 from tests.factories import intake_body
 
@@ -116,3 +117,18 @@ async def test_unknown_keys_are_not_cached(session: AsyncSession, clinic: Clinic
     session.add(row)
     await session.flush()
     assert (await service.authenticate(session, settings, token)).clinic_id == clinic.clinic_id
+
+
+async def test_a_key_cached_before_its_revocation_committed_is_forgotten_at_commit(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    settings = Settings(key_cache_seconds=60)
+    key_hash = service.hash_key(clinic.secret_key)
+    before = await ClinicRepository(session).find_active_key(key_hash)
+    assert before is not None
+    await service.revoke_key(session, clinic.clinic_id, before.id)
+    # Another request, between the revocation and its commit, still reads the key as active and caches it.
+    service._key_cache(settings.key_cache_seconds)[key_hash] = before
+    await session.commit()
+    with pytest.raises(Unauthorized):
+        await service.authenticate(session, settings, clinic.secret_key)

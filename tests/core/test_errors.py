@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from tests.factories import intake_body
 
@@ -93,3 +95,14 @@ async def test_body_just_under_the_limit_is_read(client: httpx.AsyncClient, sk: 
     assert len(payload) < 64 * 1024
     response = await client.post("/v1/intakes", content=payload, headers={**sk, "content-type": "application/json"})
     assert response.status_code == 201
+
+
+async def test_no_free_database_connection_is_503_not_500(app: FastAPI, client: httpx.AsyncClient) -> None:
+    # What SQLAlchemy raises when every pooled connection stays busy past the pool's timeout.
+    async def pool_exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 20 overflow 0 reached")
+
+    app.add_api_route("/_test/pool-exhausted", pool_exhausted)
+    response = await client.get("/_test/pool-exhausted")
+    assert_problem(response, 503)
+    assert response.headers["retry-after"].isdigit()

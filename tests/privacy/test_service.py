@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,12 +12,13 @@ from sqlmodel import col
 
 from services.core import service as core
 from services.core.config import Settings
-from services.core.db import Database, unit_of_work
+from services.core.db import Database, unit_of_work, utcnow
 from services.core.models import Clinic
 from services.core.schemas import ClinicCreated
 from services.core.service import Principal
 from services.export import service as exports
 from services.export.models import ExportItem
+from services.export.repository import OutboxRepository
 from services.export.schemas import IntegrationIn
 from services.export.worker import Worker
 from services.intake import service as intake
@@ -145,3 +147,33 @@ async def test_the_worker_sends_nothing_of_an_erased_referral(
         item = (await session.execute(select(ExportItem).where(col(ExportItem.id) == item_id))).scalar_one()
     # Dead at once, not retried: nothing was sent (the address would have refused the connection).
     assert (item.status, item.last_error, item.attempts) == ("dead", "erased", 1)
+
+
+async def test_an_export_a_worker_is_sending_is_left_to_it_and_reported(
+    database: Database, settings: Settings, committed_clinic: ClinicCreated
+) -> None:
+    async with database.sessionmaker() as session, session.begin():
+        created = await submit(session, committed_clinic, patient())
+    async with database.sessionmaker() as session, session.begin():
+        # A worker has the export in hand (leased) as the erasure happens: it may be on the wire.
+        leased = await OutboxRepository(session).claim("busy-worker", utcnow(), timedelta(seconds=60), 10)
+        assert [item.referral_id for item in leased] == [created.referral.id]
+    async with database.sessionmaker() as session, session.begin():
+        admin = await admin_of(session, committed_clinic)
+        result = await privacy.erase(session, admin, ErasureIn(referral_id=created.referral.id, reason="r"))
+    assert (result.exports_stopped, result.exports_in_flight) == (0, 1)
+    async with database.sessionmaker() as session:
+        item = (await session.execute(select(ExportItem).where(col(ExportItem.id) == leased[0].id))).scalar_one()
+    # Still the worker's, so whatever it reports (delivered, or dead as erased on a later try) is the truth.
+    assert (item.status, item.lease_owner) == ("pending", "busy-worker")
+
+
+async def test_a_referral_does_not_reach_family_members_sharing_an_email(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    parent = await submit(session, clinic, patient(email="family@example.org", birth_date="1980-01-02"))
+    child = await submit(session, clinic, patient(email="family@example.org", birth_date="2012-05-06"))
+    again = await submit(session, clinic, {**patient(email="family@example.org"), "birth_date": "2012-05-06"})
+    found = await privacy.find(session, clinic.clinic_id, PatientMatch(referral_id=child.referral.id))
+    assert [a.id for a, _ in found.records] == [child.id]
+    assert parent.id not in {a.id for a, _ in found.records} and again.id not in {a.id for a, _ in found.records}
