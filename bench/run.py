@@ -324,7 +324,7 @@ def main() -> None:
         asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
         results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)
         queue_phase(results, made, env, dsn, args.rows)
-        export_phase(results, made, env, dsn, args.seconds / 2)
+        export_phase(results, made, env, dsn, args.seconds)
     finally:
         asyncio.run(fetch(args.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     results["targets"] = report.targets(results)

@@ -185,6 +185,15 @@ class OutboxRepository:
         result = await self.session.execute(_finish_statement(tuple(sorted(values))), params)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def finish_delivered(self, item_ids: list[uuid.UUID], owner: str, at: datetime) -> int:
+        """Mark these items delivered, those this worker still holds; returns how many."""
+        result = await self.session.execute(
+            update(ExportItem)
+            .where(col(ExportItem.id).in_(item_ids), col(ExportItem.lease_owner) == owner)
+            .values(status="delivered", delivered_at=at, last_error=None, lease_until=None, lease_owner=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def release(self, item_id: uuid.UUID, owner: str) -> None:
         """Give back an item not yet attempted (on shutdown); the attempt is not counted."""
         statement = (

@@ -64,9 +64,11 @@ class Worker:
                         break
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
+                delivered: list[uuid.UUID] = []
                 await asyncio.gather(
-                    *(self._deliver_safely(http, item, integrations.get(item.clinic_id)) for item in items)
+                    *(self._deliver_safely(http, item, integrations.get(item.clinic_id), delivered) for item in items)
                 )
+                await self._record_delivered(delivered)
                 attempted += len(items)
         return attempted
 
@@ -85,7 +87,11 @@ class Worker:
             return items, await outbox.integrations({item.clinic_id for item in items})
 
     async def _deliver_safely(
-        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
+        self,
+        http: aiohttp.ClientSession,
+        item: ExportItem,
+        integration: FhirIntegration | None,
+        delivered: list[uuid.UUID],
     ) -> None:
         """One item's delivery; whatever goes wrong is recorded on the item, never lost in the batch."""
         if self.stopping.is_set():  # not started: hand it back untouched
@@ -96,7 +102,7 @@ class Worker:
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    await self._deliver(http, item, integration)
+                    await self._deliver(http, item, integration, delivered)
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
@@ -107,7 +113,11 @@ class Worker:
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
 
     async def _deliver(
-        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
+        self,
+        http: aiohttp.ClientSession,
+        item: ExportItem,
+        integration: FhirIntegration | None,
+        delivered: list[uuid.UUID],
     ) -> None:
         try:
             async with self.database.sessionmaker() as session:
@@ -134,11 +144,26 @@ class Worker:
             return
         if 200 <= status < 300:
             EXPORTS.labels("delivered").inc()
-            await self._finish(item, status="delivered", delivered_at=utcnow(), last_error=None)
+            delivered.append(item.id)  # recorded with the rest of the batch, in one statement
         elif status in RETRYABLE:
             await self._retry(item, f"HTTP {status}", _retry_after(retry_after))
         else:  # the server refused the Bundle itself: retrying the same Bundle will not help
             await self._dead(item, f"HTTP {status}: {_outcome(body, reason)}")
+
+    async def _record_delivered(self, delivered: list[uuid.UUID]) -> None:
+        """One UPDATE for the batch's successes: per item, its own transaction was a third of a
+        delivery's database work (bench/). If it cannot be stored, the leases run out and the
+        items are sent again, which the Bundles' conditional requests make harmless."""
+        if not delivered:
+            return
+        try:
+            async with self.database.sessionmaker() as session, session.begin():
+                recorded = await OutboxRepository(session).finish_delivered(delivered, self.owner, utcnow())
+        except Exception as exc:  # noqa: BLE001 - the database is away: the leases cover it
+            log.warning("%d deliveries not recorded: %s", len(delivered), type(exc).__name__)
+            return
+        if recorded < len(delivered):
+            log.warning("%d deliveries: lease lost before the outcome was recorded", len(delivered) - recorded)
 
     async def _retry(self, item: ExportItem, error: str, retry_after: float | None) -> None:
         EXPORTS.labels("retry").inc()
