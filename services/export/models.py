@@ -36,6 +36,15 @@ class ExportItem(SQLModel, table=True):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_export_items_referral", "referral_id"),
+        # The claim's "no older item of this referral pending" check.
+        Index(
+            "ix_export_items_pending_referral",
+            "referral_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

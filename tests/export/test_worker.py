@@ -193,6 +193,10 @@ async def test_sigterm_finishes_the_delivery_in_hand(
     settings: Settings, database: Database, exporting_clinic: ClinicCreated, receiver: Receiver
 ) -> None:
     await submit_committed(database, exporting_clinic, 1)
+    deadline = time.monotonic() + 30
+    while receiver.state()["in_flight"] != 0:  # an earlier test's slow request must not pass for this one's
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
     receiver.control(delay=1.5)
     env = {
         **os.environ,
