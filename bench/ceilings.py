@@ -9,7 +9,6 @@
     BENCH_DSN=postgresql://... BENCH_CLINIC_ID=<uuid> uvicorn bench.ceilings:app
 """
 
-import gc
 import json
 import os
 import uuid
@@ -21,6 +20,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 
+from services.app import tune_collector
 from services.intake.schemas import IntakeIn
 from services.triage import service as triage
 
@@ -43,9 +43,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-# The same collector settings as services/asgi.py, so the ceilings run on the same footing.
-gc.freeze()
-gc.set_threshold(20_000, 20, 100)
+tune_collector()  # as services/asgi.py does, so the ceilings run on the same footing
+
+
+@app.get("/readyz")
+async def ready() -> dict[str, str]:
+    return {"status": "ok"}
 
 
 @app.post("/validate", status_code=201)

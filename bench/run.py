@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -34,6 +35,7 @@ from services.core import migrations
 from services.core import service as core
 from services.core.db import Database, unit_of_work
 from services.core.pagination import encode_cursor
+from tests.live import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = ROOT / "bench" / "intake.json"
@@ -41,32 +43,15 @@ LUA = ROOT / "bench" / "load.lua"
 CONCURRENCY = 32
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
-def process(argv: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process (output discarded), waited for until `ready` (a URL) answers."""
+def process(argv: list[str], env: dict[str, str], base: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process (output discarded), waited for until `base`/readyz answers, if given."""
     child = subprocess.Popen(
         argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
     )
     try:
-        deadline = time.monotonic() + 60
-        while ready:
-            try:
-                if httpx.get(ready, timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv} did not start")
-            time.sleep(0.1)
+        if base is not None:
+            wait_ready(base, child, within=60)
         yield child
     finally:
         child.terminate()
@@ -81,7 +66,7 @@ def serve(app: str, port: int, env: dict[str, str]) -> Any:
     argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1"]
     if app == "services.asgi:app":  # the real thing, exactly as `backstride serve` runs it (JSON access logs)
         argv = [str(ROOT / ".venv/bin/backstride"), "serve", "--port", str(port)]
-    return process(argv, env, ready=f"http://127.0.0.1:{port}/openapi.json")
+    return process(argv, env, base=f"http://127.0.0.1:{port}")
 
 
 def wrk(
@@ -96,15 +81,16 @@ def wrk(
 ) -> dict[str, Any]:
     """Run wrk against one URL; its Lua script prints one JSON summary line. With `rate`, each
     connection pauses between requests so that together they offer about that many per second."""
+    parts = urlsplit(url)
     env = {
         **os.environ,
         "BENCH_DELAY_MS": str(1000 * connections / rate if rate else 0),
         "BENCH_METHOD": method,
-        "BENCH_PATH": url.split("/", 3)[3] and "/" + url.split("/", 3)[3],
+        "BENCH_PATH": parts.path + (f"?{parts.query}" if parts.query else ""),
         "BENCH_AUTH": auth,
         "BENCH_BODY_FILE": str(BODY) if body else "",
     }
-    base = "/".join(url.split("/", 3)[:3])
+    base = f"{parts.scheme}://{parts.netloc}"
     threads = min(2, connections)
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "-s", str(LUA), base]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -240,7 +226,7 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
     receiver_port, port = free_port(), free_port()
     clinic = made["export"]
     with (
-        process([sys.executable, "-m", "bench.receiver", str(receiver_port)], env, None),
+        process([sys.executable, "-m", "bench.receiver", str(receiver_port)], env),
         serve("services.asgi:app", port, env) as api,
     ):
         base = f"http://127.0.0.1:{port}"

@@ -1,7 +1,6 @@
 """The `backstride` command: migrate, serve, manage clinics and users, print the OpenAPI document."""
 
 import asyncio
-import gc
 import json
 import logging.config
 import secrets
@@ -15,7 +14,7 @@ import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.app import create_app
+from services.app import create_app, tune_collector
 from services.core import migrations, service
 from services.core.config import get_settings
 from services.core.db import Database
@@ -72,8 +71,7 @@ def worker(
     settings = get_settings()
     logging.config.dictConfig(log_config(settings.log_level))
 
-    gc.freeze()  # as in services/asgi.py
-    gc.set_threshold(20_000, 20, 100)
+    tune_collector()
 
     async def work() -> int:
         # Every item of a batch is delivered at once, each with its own sessions.

@@ -3,16 +3,23 @@
 import copy
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from services.core import service as core
-from services.core.models import User
+from services.core.db import Database
+from services.core.models import Clinic, User
 from services.core.schemas import ClinicCreated, Role
 from services.core.service import Principal
+from services.export import service as export
+from services.export.schemas import IntegrationIn
 
 VIGNETTES = Path(__file__).parent / "triage" / "vignettes.jsonl"
 
@@ -58,3 +65,32 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     response = await client.post("/v1/auth/token", data={"username": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def references(value: Any) -> list[str]:
+    """Every FHIR `reference` string anywhere in a resource (or Bundle)."""
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for v in value.values() for r in references(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in references(v)]
+    return []
+
+
+@asynccontextmanager
+async def committed_clinic(
+    database: Database, integration: dict[str, Any] | None = None
+) -> AsyncIterator[ClinicCreated]:
+    """A clinic outside the per-test transaction (for tests that need real commits), with a FHIR
+    integration if given; deleted afterwards."""
+    async with database.sessionmaker() as session, session.begin():
+        clinic = await make_clinic(session)
+        if integration is not None:
+            await export.put_integration(
+                session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
+            )
+    try:
+        yield clinic
+    finally:
+        async with database.sessionmaker() as session, session.begin():
+            await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))

@@ -64,11 +64,10 @@ class Worker:
                         break
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
-                delivered: list[uuid.UUID] = []
-                await asyncio.gather(
-                    *(self._deliver_safely(http, item, integrations.get(item.clinic_id), delivered) for item in items)
+                outcomes = await asyncio.gather(
+                    *(self._deliver_safely(http, item, integrations.get(item.clinic_id)) for item in items)
                 )
-                await self._record_delivered(delivered)
+                await self._record_delivered([item.id for item, ok in zip(items, outcomes, strict=True) if ok])
                 attempted += len(items)
         return attempted
 
@@ -87,22 +86,19 @@ class Worker:
             return items, await outbox.integrations({item.clinic_id for item in items})
 
     async def _deliver_safely(
-        self,
-        http: aiohttp.ClientSession,
-        item: ExportItem,
-        integration: FhirIntegration | None,
-        delivered: list[uuid.UUID],
-    ) -> None:
-        """One item's delivery; whatever goes wrong is recorded on the item, never lost in the batch."""
+        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
+    ) -> bool:
+        """One item's delivery: True if the receiver took it (recorded with the batch); any other
+        outcome is recorded on the item here, never lost in the batch."""
         if self.stopping.is_set():  # not started: hand it back untouched
             async with self.database.sessionmaker() as session, session.begin():
                 await OutboxRepository(session).release(item.id, self.owner)
-            return
+            return False
         try:
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    await self._deliver(http, item, integration, delivered)
+                    return await self._deliver(http, item, integration)
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
@@ -111,23 +107,21 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - not even the outcome could be stored (database away)
             # The lease runs out and the item is tried again; nothing is lost.
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
+        return False
 
     async def _deliver(
-        self,
-        http: aiohttp.ClientSession,
-        item: ExportItem,
-        integration: FhirIntegration | None,
-        delivered: list[uuid.UUID],
-    ) -> None:
+        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
+    ) -> bool:
+        """Send the item's Bundle; True if the receiver took it, else the outcome is recorded here."""
+        if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
+            await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
+            return False
         try:
             async with self.database.sessionmaker() as session:
                 bundle = await service.delivery_bundle(session, item.clinic_id, item.referral_id)
-            if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
-                await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
-                return
             if bundle is None:  # erased since it was queued; normally already stopped by the erasure
                 await self._dead(item, service.ERASED)
-                return
+                return False
             headers = {
                 "Content-Type": "application/fhir+json",
                 "Accept": "application/fhir+json",
@@ -141,14 +135,15 @@ class Worker:
                 body = await _read_some(answer.content, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out, malformed answer
             await self._retry(item, f"{type(exc).__name__}: could not reach the FHIR server", None)
-            return
+            return False
         if 200 <= status < 300:
             EXPORTS.labels("delivered").inc()
-            delivered.append(item.id)  # recorded with the rest of the batch, in one statement
-        elif status in RETRYABLE:
+            return True
+        if status in RETRYABLE:
             await self._retry(item, f"HTTP {status}", _retry_after(retry_after))
         else:  # the server refused the Bundle itself: retrying the same Bundle will not help
             await self._dead(item, f"HTTP {status}: {_outcome(body, reason)}")
+        return False
 
     async def _record_delivered(self, delivered: list[uuid.UUID]) -> None:
         """One UPDATE for the batch's successes: per item, its own transaction was a third of a

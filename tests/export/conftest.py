@@ -6,18 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
-from sqlmodel import col
 
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.models import Clinic
 from services.core.schemas import ClinicCreated
-from services.export import service as export
-from services.export.schemas import IntegrationIn
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
-from tests.factories import intake_body, make_clinic, secret_principal
+from tests.factories import committed_clinic, intake_body, secret_principal
 from tests.live import serve
 
 
@@ -62,19 +57,9 @@ def fast_settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def exporting_clinic(database: Database, receiver: Receiver) -> AsyncIterator[ClinicCreated]:
     """A committed clinic whose FHIR integration points at the receiver; deleted afterwards."""
-    async with database.sessionmaker() as session, session.begin():
-        clinic = await make_clinic(session)
-        integration = {
-            "base_url": receiver.fhir_base,
-            "auth": {"type": "bearer", "token": "rcv-token"},
-            "enabled": True,
-        }
-        await export.put_integration(
-            session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
-        )
-    yield clinic
-    async with database.sessionmaker() as session, session.begin():
-        await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
+    integration = {"base_url": receiver.fhir_base, "auth": {"type": "bearer", "token": "rcv-token"}, "enabled": True}
+    async with committed_clinic(database, integration) as clinic:
+        yield clinic
 
 
 async def submit_committed(database: Database, clinic: ClinicCreated, count: int, **changes: Any) -> list[str]:

@@ -13,7 +13,7 @@ from services.referrals.models import Referral
 from services.referrals.schemas import URGENCY_RANK
 from services.referrals.service import to_out
 from services.triage import service as triage
-from tests.factories import intake_body, vignettes
+from tests.factories import intake_body, references, vignettes
 
 CLINIC = uuid.uuid4()
 CASES: list[tuple[str, dict[str, Any]]] = [(v["name"], v["intake"]) for v in vignettes()] + [
@@ -42,15 +42,6 @@ def make(body: dict[str, Any], status: str = "new") -> tuple[dict[str, Any], Sto
     )  # fmt: skip
     out = to_out(referral, now)
     return build_bundle(stored, out), stored, out
-
-
-def references(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
-        return found + [r for v in value.values() for r in references(v)]
-    if isinstance(value, list):
-        return [r for v in value for r in references(v)]
-    return []
 
 
 @pytest.mark.parametrize(("name", "body"), CASES, ids=[c[0] for c in CASES])

@@ -4,20 +4,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.app import create_app
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.models import Clinic
 from services.core.schemas import ClinicCreated
 from services.intake import service
 from services.intake.models import Intake
 from services.intake.schemas import IntakeIn
 from services.referrals.models import Referral
-from tests.factories import intake_body, make_clinic, secret_principal
+from tests.factories import committed_clinic as committed
+from tests.factories import intake_body, secret_principal
 
 
 async def test_submit_stores_body_as_accepted(session: AsyncSession, clinic: ClinicCreated) -> None:
@@ -42,11 +42,8 @@ async def test_retry_is_recognised_whatever_the_key_order(session: AsyncSession,
 @pytest.fixture
 async def committed_clinic(database: Database) -> AsyncIterator[ClinicCreated]:
     """A clinic outside the per-test transaction, for tests that need real concurrent commits."""
-    async with database.sessionmaker() as session, session.begin():
-        created = await make_clinic(session)
-    yield created
-    async with database.sessionmaker() as session, session.begin():
-        await session.execute(delete(Clinic).where(col(Clinic.id) == created.clinic_id))
+    async with committed(database) as clinic:
+        yield clinic
 
 
 async def test_concurrent_retries_with_one_key_create_one_intake(

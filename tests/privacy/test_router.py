@@ -13,7 +13,7 @@ from sqlmodel import col
 from services.core.schemas import ClinicCreated
 from services.export.models import ExportItem
 from services.intake.models import Intake
-from tests.factories import intake_body, login, make_clinic, make_user
+from tests.factories import intake_body, login, make_clinic, make_user, references
 from tests.privacy.conftest import Staff, marker, patient, raw_rows, submit
 
 EXPORT = "/v1/patient-data/export"
@@ -104,15 +104,6 @@ async def test_a_referral_id_without_mrn_or_email_extends_by_name_and_birth_date
     await submit(client, clinic.secret_key, {**person, "birth_date": "1980-01-01"})  # a namesake
     response = await client.post(EXPORT, json={"referral_id": first["referral"]["id"]}, headers=staff.admin_headers)
     assert [r["intake"]["id"] for r in response.json()["records"]] == [first["id"], second["id"]]
-
-
-def references(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
-        return found + [r for v in value.values() for r in references(v)]
-    if isinstance(value, list):
-        return [r for v in value for r in references(v)]
-    return []
 
 
 async def test_fhir_export_is_a_valid_collection_with_one_patient(

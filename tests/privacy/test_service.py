@@ -6,27 +6,26 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core import service as core
 from services.core.config import Settings
 from services.core.db import Database, unit_of_work, utcnow
-from services.core.models import Clinic
 from services.core.schemas import ClinicCreated
 from services.core.service import Principal
 from services.export import service as exports
 from services.export.models import ExportItem
 from services.export.repository import OutboxRepository
-from services.export.schemas import IntegrationIn
 from services.export.worker import Worker
 from services.intake import service as intake
 from services.intake.schemas import IntakeCreated, IntakeIn
 from services.privacy import service as privacy
 from services.privacy.schemas import ErasureIn, PatientMatch
 from services.referrals.patient_data import erased_triage
-from tests.factories import intake_body, make_clinic, make_user, secret_principal
+from tests.factories import committed_clinic as committed
+from tests.factories import intake_body, make_user, secret_principal
 from tests.privacy.conftest import patient
 
 
@@ -114,15 +113,9 @@ def test_erased_triage_keeps_statistics_only() -> None:
 @pytest.fixture
 async def committed_clinic(database: Database) -> AsyncIterator[ClinicCreated]:
     """A committed clinic exporting to an address nothing listens on; deleted afterwards."""
-    async with database.sessionmaker() as session, session.begin():
-        clinic = await make_clinic(session)
-        integration = {"base_url": "http://127.0.0.1:9/fhir", "auth": {"type": "none"}, "enabled": True}
-        await exports.put_integration(
-            session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
-        )
-    yield clinic
-    async with database.sessionmaker() as session, session.begin():
-        await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
+    nowhere = {"base_url": "http://127.0.0.1:9/fhir", "auth": {"type": "none"}, "enabled": True}
+    async with committed(database, nowhere) as clinic:
+        yield clinic
 
 
 async def test_the_worker_sends_nothing_of_an_erased_referral(

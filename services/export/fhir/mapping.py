@@ -11,13 +11,6 @@ from typing import Any
 from urllib.parse import quote
 
 from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.flag import Flag
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from fhir.resources.R4B.resource import Resource
-from fhir.resources.R4B.riskassessment import RiskAssessment
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from services.export.fhir import identifiers as ids
@@ -51,7 +44,6 @@ class _Builder:
 
     def add(
         self,
-        model: type[Resource],
         resource: dict[str, Any],
         kind: str,
         value: str,
@@ -61,16 +53,17 @@ class _Builder:
         identifier: dict[str, Any] = self.identifier(kind, value) | (
             {"type": identifier_type} if identifier_type else {}
         )
-        if resource["resourceType"] == "QuestionnaireResponse":  # the one resource with a single identifier
+        resource_type = resource["resourceType"]
+        if resource_type == "QuestionnaireResponse":  # the one resource with a single identifier
             resource["identifier"] = identifier
         else:
             resource.setdefault("identifier", []).insert(0, identifier)
         url = ids.full_url(identifier["system"], value)
         search = f"identifier={_search_value(identifier['system'])}|{_search_value(value)}"
         request = (
-            {"method": "PUT", "url": f"{model.__name__}?{search}"}
+            {"method": "PUT", "url": f"{resource_type}?{search}"}
             if update
-            else {"method": "POST", "url": model.__name__, "ifNoneExist": search}
+            else {"method": "POST", "url": resource_type, "ifNoneExist": search}
         )
         self.entries.append({"fullUrl": url, "resource": resource, "request": request})
         return url
@@ -126,26 +119,23 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
 
     if intake.patient.mrn:  # the clinic's own patient id: one Patient across all their intakes
         mrn_type = {"coding": [_coding(ids.IDENTIFIER_TYPE, "MR", "Medical record number")]}
-        patient = b.add(Patient, _patient(intake), "mrn", intake.patient.mrn, identifier_type=mrn_type)
+        patient = b.add(_patient(intake), "mrn", intake.patient.mrn, identifier_type=mrn_type)
     else:
-        patient = b.add(Patient, _patient(intake), "patient", intake_id)
+        patient = b.add(_patient(intake), "patient", intake_id)
     subject = {"reference": patient}
 
-    answers = b.add(QuestionnaireResponse, to_questionnaire_response(intake, patient), "intake", intake_id)
+    answers = b.add(to_questionnaire_response(intake, patient), "intake", intake_id)
     pain_now = b.add(
-        Observation,
         _pain_observation(patient, intake, intake.pain.intensity_now, False),
         "observation",
         f"{intake_id}-pain-now",
     )
     pain_running = b.add(
-        Observation,
         _pain_observation(patient, intake, intake.pain.intensity_running, True),
         "observation",
         f"{intake_id}-pain-running",
     )
     condition = b.add(
-        Condition,
         {
             "resourceType": "Condition",
             "clinicalStatus": {"coding": [_coding(ids.CONDITION_CLINICAL, "active")]},
@@ -160,7 +150,6 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
         intake_id,
     )
     risk = b.add(
-        RiskAssessment,
         {
             "resourceType": "RiskAssessment",
             "status": "final",
@@ -186,7 +175,6 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
     )
     flags = [
         b.add(
-            Flag,
             {
                 "resourceType": "Flag",
                 "status": "active",
@@ -201,7 +189,6 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
         for flag in triage.red_flags
     ]
     b.add(
-        ServiceRequest,
         {
             "resourceType": "ServiceRequest",
             "extension": [{"url": ids.REFERRAL_STATUS_EXTENSION, "valueCode": referral.status}],
