@@ -5,6 +5,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +20,112 @@ from services.core.models import Clinic, User
 from services.core.schemas import ClinicCreated, Role
 from services.core.service import Principal
 from services.export import service as export
+from services.export.fhir.identifiers import QUESTIONNAIRE_URL, QUESTIONNAIRE_VERSION
+from services.export.fhir.questionnaire import to_questionnaire_response
 from services.export.schemas import IntegrationIn
+from services.intake.schemas import StoredIntake
+from services.triage import service as triage_service
+from services.triage.schemas import Answers, TriageResult, age_on
 
 VIGNETTES = Path(__file__).parent / "triage" / "vignettes.jsonl"
+VIGNETTES_V2 = Path(__file__).parent / "triage" / "vignettes-v2.jsonl"
+# The v1 vignettes carry no intake date: their ages are those of the day they were published.
+V1_VIGNETTES_DATE = date(2026, 11, 28)
 
 
-def vignettes() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in VIGNETTES.read_text(encoding="utf-8").splitlines() if line.strip()]
+def vignettes(path: Path = VIGNETTES) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-_BASE = vignettes()[0]["intake"]
+# The v2 questions of SPEC §4, each answered "no" (or none).
+V2_NO: dict[str, dict[str, Any]] = {
+    "pain": {
+        "night_pain": False,
+        "morning_stiffness_minutes": 0,
+        "eases_with_exercise": False,
+        "worse_bending_backwards": False,
+        "hurts_to_hop_or_bear_weight": False,
+    },
+    "neuro": {"sexual_function_change": False, "walking_difficulty": False},
+    "history": {
+        "fever": False,
+        "iv_drug_use": False,
+        "recent_infection_or_procedure": False,
+        "abdominal_pain_or_faintness": False,
+        "bone_stress_risk": [],
+    },
+}
+_V1_BASE = vignettes()[0]["intake"]
 
 
-def intake_body(**sections: Any) -> dict[str, Any]:
-    """A complete, benign intake body; keyword arguments update whole sections' fields,
-    e.g. intake_body(neuro={"saddle_numbness": True})."""
-    body: dict[str, Any] = copy.deepcopy(_BASE)
+def _updated(body: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
     for section, fields in sections.items():
         if isinstance(fields, dict) and isinstance(body.get(section), dict):
             body[section].update(fields)
         else:
             body[section] = fields
     return body
+
+
+def intake_body(**sections: Any) -> dict[str, Any]:
+    """A complete, benign intake body with every question asked (v2): self-care. Keyword
+    arguments update whole sections' fields, e.g. intake_body(neuro={"saddle_numbness": True})."""
+    return _updated(_updated(copy.deepcopy(_V1_BASE), copy.deepcopy(V2_NO)), sections)
+
+
+def v1_body(**sections: Any) -> dict[str, Any]:
+    """The same benign body as a v1 client sends it: no v2 question asked."""
+    return _updated(copy.deepcopy(_V1_BASE), sections)
+
+
+def questionnaire_response(
+    body: dict[str, Any], version: str = QUESTIONNAIRE_VERSION, authored: datetime | None = None
+) -> dict[str, Any]:
+    """An intake body as a QuestionnaireResponse to the intake Questionnaire `version`, as an EHR
+    would send it (no subject: the Patient is not on this server)."""
+    stored = StoredIntake.model_validate(
+        {**body, "id": uuid.uuid4(), "created_at": authored or datetime.now(UTC)}, context={"stored": True}
+    )
+    resource = to_questionnaire_response(stored, "urn:uuid:00000000-0000-0000-0000-000000000001")
+    resource.pop("subject")
+    resource["questionnaire"] = f"{QUESTIONNAIRE_URL}|{version}"
+    return resource
+
+
+# The intake date the engine-level triage tests inject (the clock, for the age rules).
+TRIAGE_DAY = date(2026, 12, 1)
+
+
+def evaluate(body: dict[str, Any], age: int | None = 35, *, last_day: bool = False) -> TriageResult:
+    """Triage an intake body (patient and consent left aside) on TRIAGE_DAY for someone `age` that
+    day (see born); None: no birth date."""
+    answers = Answers.model_validate({k: v for k, v in body.items() if k not in ("patient", "consent")})
+    birth = None if age is None else date.fromisoformat(born(age, TRIAGE_DAY, last_day=last_day))
+    return triage_service.evaluate(answers, birth, TRIAGE_DAY)
+
+
+def born(age: int, on: date, *, last_day: bool = False) -> str:
+    """A birth date (YYYY-MM-DD) of someone who is `age` on `on`: their birthday is that day, or,
+    with `last_day`, the next day (so `on` is the last day they are `age`)."""
+    birthday = on + timedelta(days=1) if last_day else on
+    years = age + 1 if last_day else age
+    try:
+        return birthday.replace(year=birthday.year - years).isoformat()
+    except ValueError:  # 29 February in a year without one: born the day before
+        return (birthday - timedelta(days=1)).replace(year=birthday.year - years).isoformat()
+
+
+def same_age_today(birth_date: str, intake_date: date, today: date) -> str:
+    """The birth date that makes someone as old `today` as they were on `intake_date`, with the same
+    days to their next birthday: a case written for one intake date keeps its ages on any day."""
+    birth = date.fromisoformat(birth_date)
+    age = age_on(birth, intake_date)
+    shifted = birth + (today - intake_date)
+    while age_on(shifted, today) > age:  # leap days can put the shift one day off
+        shifted += timedelta(days=1)
+    while age_on(shifted, today) < age:
+        shifted -= timedelta(days=1)
+    return shifted.isoformat()
 
 
 async def make_clinic(session: AsyncSession, origins: list[str] | None = None) -> ClinicCreated:

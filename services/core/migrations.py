@@ -42,9 +42,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return result.scalar_one_or_none()
 
 
-async def upgrade_async(database_url: str) -> None:
+async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """Alembic's env.py runs its own event loop; keep it off the caller's."""
-    await asyncio.to_thread(upgrade, database_url)
+    await asyncio.to_thread(upgrade, database_url, revision)
 
 
 async def downgrade_async(database_url: str) -> None:

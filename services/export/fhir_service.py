@@ -3,6 +3,7 @@ and referrals read and searched as ServiceRequests."""
 
 import uuid
 from collections.abc import Iterable
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import utcnow
 from services.core.errors import Forbidden, ServiceError, Unprocessable
 from services.core.service import Principal
 from services.export.fhir import identifiers as ids
@@ -58,18 +60,23 @@ async def submit_response(
         raise InvalidResource("not a valid FHIR R4 QuestionnaireResponse", errors=_errors(exc)) from exc
     except RecursionError as exc:
         raise ServiceError("the resource is nested too deeply") from exc
-    canonical = str(resource.get("questionnaire", "")).split("|")[0]
+    canonical, _, version = str(resource.get("questionnaire", "")).partition("|")
     if canonical != ids.QUESTIONNAIRE_URL:
         raise InvalidResource(f"questionnaire must be {ids.QUESTIONNAIRE_URL}")
+    version = version or ids.QUESTIONNAIRE_VERSION  # a canonical without a version is the current one
+    if version not in ids.QUESTIONNAIRE_VERSIONS:
+        accepted = ", ".join(ids.QUESTIONNAIRE_VERSIONS)
+        raise InvalidResource(f"questionnaire version {version[:20]!r} is not accepted; use one of {accepted}")
     if resource.get("status") not in ("completed", "amended"):
         raise InvalidResource("only a completed QuestionnaireResponse can be submitted")
+    intake_date = _authored_date(resource.get("authored"))
     try:
-        body = IntakeIn.model_validate(intake_body(resource))
+        body = IntakeIn.model_validate(intake_body(resource, version))
     except AnswerError as exc:
         raise InvalidResource(str(exc), errors=[{"loc": [exc.link_id], "msg": str(exc), "type": "answer"}]) from exc
     except ValidationError as exc:
         raise InvalidResource("the answers are not a valid intake", errors=_errors(exc)) from exc
-    created, _ = await intake.submit(session, principal, body, idempotency_key)
+    created, _ = await intake.submit(session, principal, body, idempotency_key, intake_date)
     stored = await intake.stored(session, principal.clinic_id, created.id)
     response = to_questionnaire_response(stored, f"urn:uuid:{created.id}")
     response.pop("subject")  # the Patient is not served here; the referral's Bundle carries it
@@ -79,6 +86,20 @@ async def submit_response(
         {"url": REFERRAL_EXTENSION, "valueReference": {"reference": f"ServiceRequest/{created.referral.id}"}},
     ]
     return QuestionnaireResponse.model_validate(response).model_dump(mode="json")
+
+
+def _authored_date(authored: Any) -> date | None:
+    """The intake date a response's `authored` gives (the date as written, in its own time zone),
+    or None when it gives no whole date: then the day it arrives is used."""
+    if not isinstance(authored, str) or len(authored) < 10:
+        return None
+    written = date.fromisoformat(authored[:10])  # the model validated it as a FHIR dateTime
+    # A day of slack for time zones ahead of UTC; beyond that the response claims a future date.
+    if written > utcnow().date() + timedelta(days=1):
+        raise InvalidResource(
+            "authored is in the future", errors=[{"loc": ["authored"], "msg": "in the future", "type": "value_error"}]
+        )
+    return written
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """Intakes: a runner's answers, stored as accepted."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, String, UniqueConstraint
+from sqlalchemy import Column, Date, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.core.db import JSONType, UTCDateTime, utcnow
@@ -23,4 +23,7 @@ class Intake(SQLModel, table=True):
     request_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     # The validated body (patient, consent, answers, notes); once erased, only {"erased": true}.
     answers: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    # The day the age was taken on for triage (a QuestionnaireResponse's `authored` date, or the
+    # day it arrived); None for intakes stored before triage v2, whose day is created_at's.
+    intake_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

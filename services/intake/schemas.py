@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     EmailStr,
@@ -16,8 +17,8 @@ from pydantic import (
     field_validator,
 )
 
-from services.core.schemas import Name, Note2000, PlainText, StrictModel
-from services.triage.schemas import Answers, TriageResult, Urgency
+from services.core.schemas import Name, PlainText, StrictModel
+from services.triage.schemas import Answers, Pathway, TriageResult, Urgency, age_on
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ().-]{3,32}$")]
 Mrn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), PlainText]
@@ -36,30 +37,60 @@ def _iso_date_only(value: object) -> object:
 BirthDate = Annotated[date, BeforeValidator(_iso_date_only)]
 
 
-def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+def _age_range(value: date, info: ValidationInfo) -> date:
+    if info.context and info.context.get("stored"):
+        return value  # checked when accepted; a stored intake does not expire
+    age = age_on(value, datetime.now(UTC).date())
+    if not 12 <= age <= 110:
+        raise ValueError("the patient must be 12 to 110 years old")
+    return value
+
+
+# A new intake's birth date: the patient is 12 to 110 years old today.
+PatientBirthDate = Annotated[
+    date,
+    BeforeValidator(_iso_date_only),
+    AfterValidator(_age_range),
+    Field(description="YYYY-MM-DD; the patient is 12 to 110 years old"),
+]
+
+
+class Identifier(StrictModel):
+    """A patient identifier from an EHR: its system (a URI) and value."""
+
+    system: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+    ] = Field(description="The identifier system, a URI (e.g. an OID as urn:oid:..., or https://...)")
+    value: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+
+
+Identifiers = Annotated[
+    list[Identifier], Field(max_length=10, description="v2. Up to 10 identifiers of the patient in the EHR")
+]
 
 
 class Patient(StrictModel):
     given_name: Name
     family_name: Name
-    birth_date: Annotated[date, BeforeValidator(_iso_date_only)] = Field(
-        description="YYYY-MM-DD; the patient is 12 to 110 years old"
-    )
+    birth_date: PatientBirthDate
     sex: Literal["female", "male", "other", "unknown"]
     email: EmailStr | None = None
     phone: Phone | None = None
     mrn: Mrn | None = Field(default=None, description="The clinic's own patient identifier")
+    identifiers: Identifiers | None = None
 
-    @field_validator("birth_date")
-    @classmethod
-    def _age_range(cls, value: date, info: ValidationInfo) -> date:
-        if info.context and info.context.get("stored"):
-            return value  # checked when accepted; a stored intake does not expire
-        age = age_on(value, datetime.now(UTC).date())
-        if not 12 <= age <= 110:
-            raise ValueError("the patient must be 12 to 110 years old")
-        return value
+
+class EvaluatePatient(StrictModel):
+    """The patient of a dry run: any part may be left out; the birth date gives the age."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    birth_date: PatientBirthDate | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    mrn: Mrn | None = None
+    identifiers: Identifiers | None = None
 
 
 class Consent(StrictModel):
@@ -79,21 +110,21 @@ class IntakeIn(Answers):
 
     patient: Patient
     consent: Consent
-    notes: Note2000 | None = None
 
 
 class EvaluateIn(Answers):
-    """The intake body for a dry run: patient and consent may be left out."""
+    """The intake body for a dry run: patient and consent may be left out; `patient.birth_date`
+    alone gives the age."""
 
-    patient: Patient | None = None
+    patient: EvaluatePatient | None = None
     consent: Consent | None = None
-    notes: Note2000 | None = None
 
 
 class ReferralSummary(BaseModel):
     id: uuid.UUID
     status: str
     urgency: Urgency
+    pathway: Pathway
     due_at: datetime
     triage: TriageResult
 

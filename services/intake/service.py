@@ -16,6 +16,7 @@ from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, Refer
 from services.referrals import service as referrals
 from services.referrals.schemas import ReferralOut
 from services.triage import service as triage
+from services.triage.schemas import V2_QUESTIONS, drop_unanswered
 
 
 class IdempotencyKeyReused(Unprocessable):
@@ -34,6 +35,9 @@ class IntakeErased(Gone):
     title, slug = "Intake erased", "intake-erased"
 
 
+# Fields added in v2 (SPEC §4); left out of the stored body when not given.
+V2_FIELDS = ("patient.identifiers", *V2_QUESTIONS)
+
 # What an erased intake's answers become: nothing about the person is left.
 ERASED_ANSWERS: dict[str, object] = {"erased": True}
 
@@ -51,18 +55,27 @@ def _summary(referral: ReferralOut) -> ReferralSummary:
 
 
 async def submit(
-    session: AsyncSession, principal: Principal, body: IntakeIn, idempotency_key: str | None
+    session: AsyncSession,
+    principal: Principal,
+    body: IntakeIn,
+    idempotency_key: str | None,
+    intake_date: date | None = None,
 ) -> tuple[IntakeCreated, bool]:
     """Store the intake and its referral; returns (result, replayed).
 
-    A retry with the same Idempotency-Key and body returns the original result
-    and writes nothing; the same key with another body is refused.
+    Triage takes the age on `intake_date` (a QuestionnaireResponse's authored date), or on
+    the day the intake arrives. A retry with the same Idempotency-Key and body returns the
+    original result and writes nothing; the same key with another body is refused.
     """
     repo = IntakeRepository(session, principal.clinic_id)
-    answers = body.model_dump(mode="json")  # stored as is, and hashed to recognise a retry
+    # Stored as is, and hashed to recognise a retry. v2 questions not answered are left out,
+    # so a v1 client's body is stored and hashed as it was before v2 (a retry across the
+    # upgrade is still recognised).
+    answers = drop_unanswered(body.model_dump(mode="json"), V2_FIELDS)
     request_hash = _fingerprint(answers) if idempotency_key else None
-    result = triage.evaluate(body)
     now = utcnow()
+    on = intake_date or now.date()
+    result = triage.evaluate(body, body.patient.birth_date, on)
     intake_id = uuid.uuid4()
     inserted = await repo.insert_once(
         {
@@ -71,6 +84,7 @@ async def submit(
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "answers": answers,
+            "intake_date": on,
         }
     )
     if not inserted:
@@ -87,7 +101,12 @@ async def submit(
     opened = await referrals.open_referral(session, principal, intake_id, result, now)
     INTAKES.labels(result.urgency).inc()
     summary = ReferralSummary(
-        id=opened.id, status=opened.status, urgency=result.urgency, due_at=opened.due_at, triage=result
+        id=opened.id,
+        status=opened.status,
+        urgency=result.urgency,
+        pathway=result.pathway,
+        due_at=opened.due_at,
+        triage=result,
     )
     return IntakeCreated(id=intake_id, created_at=now, referral=summary), False
 

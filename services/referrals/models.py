@@ -40,6 +40,8 @@ class Referral(SQLModel, table=True):
     urgency: str = Field(sa_column=Column(String(16), nullable=False))
     # 0 = emergency ... 3 = self_care, so the queue sorts on an index.
     urgency_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    # Where the person should be seen (SPEC §5 v2); referrals from before v2 have their urgency's usual one.
+    pathway: str = Field(sa_column=Column(String(32), nullable=False))
     status: str = Field(default="new", sa_column=Column(String(16), nullable=False))
     assignee_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     focus_areas: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))

@@ -1,24 +1,17 @@
 """Referral shapes: the queue's items, filters, transitions and audit events."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from services.core.schemas import Note2000, PageQuery, StrictModel
 from services.intake.schemas import StoredIntake
-from services.triage.schemas import FocusCode, TriageResult, Urgency
+from services.triage.schemas import FocusCode, Pathway, TriageResult, Urgency
 
 Status = Literal["new", "in_review", "accepted", "declined", "scheduled", "closed"]
 
-# SPEC §6: how soon a referral of each urgency must be seen.
-DUE_AFTER: dict[Urgency, timedelta] = {
-    "emergency": timedelta(0),
-    "urgent": timedelta(hours=24),
-    "routine": timedelta(days=5),
-    "self_care": timedelta(days=14),
-}
 URGENCY_RANK: dict[Urgency, int] = {"emergency": 0, "urgent": 1, "routine": 2, "self_care": 3}
 
 # SPEC §6: the legal moves. Anything else is 409.
@@ -71,13 +64,14 @@ class ReferralOut(BaseModel):
     intake_id: uuid.UUID
     clinic_id: uuid.UUID
     urgency: Urgency
+    pathway: Pathway = Field(description="Where the person should be seen (triage v2)")
     status: Status
     assignee: uuid.UUID | None = Field(description="The user who claimed it")
     focus_areas: list[FocusCode]
     triage: StoredTriage = Field(description="The triage result; only statistics once erased")
     created_at: datetime
     updated_at: datetime
-    due_at: datetime
+    due_at: datetime = Field(description="created_at + the triage's due_within_hours")
     overdue: bool = Field(description="Still new or in review after due_at")
     version: int = Field(description="Changes with every update; sent as the ETag")
     erased_at: datetime | None = Field(description="When the patient's data was erased (POST /v1/patient-data/erase)")

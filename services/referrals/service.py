@@ -3,7 +3,7 @@ concurrency and the audit trail."""
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,6 @@ from services.referrals.patient_data import record_exported as record_exported
 from services.referrals.patient_data import trails as trails
 from services.referrals.repository import ReferralRepository
 from services.referrals.schemas import (
-    DUE_AFTER,
     OPEN_STATUSES,
     TRANSITIONS,
     URGENCY_RANK,
@@ -82,18 +81,19 @@ def _matches(if_match: str, version: int) -> bool:
 async def open_referral(
     session: AsyncSession, principal: Principal, intake_id: uuid.UUID, triage: TriageResult, now: datetime
 ) -> Referral:
-    """Create the `new` referral for an intake, due per its urgency (SPEC §6)."""
+    """Create the `new` referral for an intake, due within the triage's due time (SPEC §5, §6)."""
     referral = Referral(
         clinic_id=principal.clinic_id,
         intake_id=intake_id,
         urgency=triage.urgency,
         urgency_rank=URGENCY_RANK[triage.urgency],
+        pathway=triage.pathway,
         focus_areas=[f.code for f in triage.focus_areas],
         triage=triage.model_dump(mode="json"),
         ruleset_version=triage.ruleset_version,
         created_at=now,
         updated_at=now,
-        due_at=now + DUE_AFTER[triage.urgency],
+        due_at=now + timedelta(hours=triage.due_within_hours),
     )
     repo = ReferralRepository(session, principal.clinic_id)
     await repo.insert_row(referral)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from services.core.auth import require
+from services.core.db import utcnow
 from services.core.errors import responses
 from services.core.service import Principal
 from services.intake.schemas import EvaluateIn
@@ -22,10 +23,13 @@ async def evaluate(
 ) -> TriageResult:
     """Triage an intake body without storing anything.
 
-    `patient` and `consent` may be left out. The result is what `POST /v1/intakes`
-    would attach to the referral for the same answers under the same `ruleset_version`.
+    `patient` and `consent` may be left out; `patient.birth_date` alone gives the age,
+    taken today. Without it, age rules cannot fire and the birth date counts as a question
+    not asked (`screening_incomplete`). The result is what `POST /v1/intakes` would attach
+    to the referral for the same answers today under the same `ruleset_version`.
     """
-    return service.evaluate(body)
+    birth_date = body.patient.birth_date if body.patient else None
+    return service.evaluate(body, birth_date, utcnow().date())
 
 
 @router.get("/ruleset", response_model=Ruleset, responses=responses(401, 403, 503))

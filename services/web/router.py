@@ -21,6 +21,7 @@ from services.web import service
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["pathway_words"] = service.PATHWAY_WORDS
 router = APIRouter(include_in_schema=False)
 COOKIE = "bs_session"
 STATUSES = list(TRANSITIONS)

@@ -21,6 +21,15 @@ from services.referrals.schemas import TRANSITIONS
 from services.referrals.service import IllegalTransition, ReferralClaimed, StaleVersion
 
 UI_SESSION = timedelta(hours=8)
+# Each pathway as a physio would say it (SPEC §5).
+PATHWAY_WORDS = {
+    "emergency_department": "Emergency department now",
+    "same_day_medical": "Doctor today",
+    "urgent_medical": "Doctor within 24 hours",
+    "medical_review": "Doctor's review within 5 days",
+    "physiotherapy": "Physiotherapy",
+    "self_management": "Self-management",
+}
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 
@@ -37,7 +46,8 @@ class Question:
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
-    shown_when: str | None = None  # the id of a yes/no question that must be "yes"
+    shown_when: str | None = None  # the id of the question this one follows up
+    shown_values: list[str] = field(default_factory=list)  # its answers that show this one
 
 
 @dataclass
@@ -47,9 +57,20 @@ class Step:
     questions: list[Question]
 
 
-def _question(item: dict[str, Any]) -> Question:
+def _shown_values(condition: dict[str, Any], items: dict[str, dict[str, Any]]) -> list[str]:
+    """The answers of the controlling question that enable a follow-up (enableWhen = or !=)."""
+    if "answerBoolean" in condition:
+        answer = "true" if condition["answerBoolean"] else "false"
+        options = ["true", "false"]
+    else:
+        answer = condition["answerCoding"]["code"]
+        options = [o["valueCoding"]["code"] for o in items[condition["question"]].get("answerOption", [])]
+    return [answer] if condition["operator"] == "=" else [o for o in options if o != answer]
+
+
+def _question(item: dict[str, Any], items: dict[str, dict[str, Any]]) -> Question:
     bounds = {e["url"]: e.get("valueInteger", e.get("valueDecimal")) for e in item.get("extension", [])}
-    condition = item.get("enableWhen", [{}])[0].get("question")
+    condition = item.get("enableWhen", [None])[0]
     return Question(
         id=item["linkId"].replace(".", "-"),
         name=item["linkId"],
@@ -61,7 +82,8 @@ def _question(item: dict[str, Any]) -> Question:
         minimum=bounds.get(MIN_VALUE),
         maximum=bounds.get(MAX_VALUE),
         max_length=item.get("maxLength"),
-        shown_when=condition.replace(".", "-") if condition else None,
+        shown_when=condition["question"].replace(".", "-") if condition else None,
+        shown_values=_shown_values(condition, items) if condition else [],
     )
 
 
@@ -69,10 +91,14 @@ def form_steps() -> list[Step]:
     """The intake form in short steps, drawn from the same Questionnaire the FHIR API serves."""
     items = export.intake_questionnaire()["item"]
     groups = {g["linkId"]: g for g in items if g["type"] == "group"}
-    loose = [_question(i) for i in items if i["type"] != "group"]
+    # Every question by linkId; groups inside a section (identifiers an EHR fills in) are not
+    # asked of the person.
+    questions = {q["linkId"]: q for g in groups.values() for q in g["item"] if q["type"] != "group"}
+    loose = [_question(i, questions) for i in items if i["type"] != "group"]
 
     def step(step_id: str, title: str, *sections: str) -> Step:
-        return Step(step_id, title, [_question(item) for name in sections for item in groups[name]["item"]])
+        asked = [item for name in sections for item in groups[name]["item"] if item["type"] != "group"]
+        return Step(step_id, title, [_question(item, questions) for item in asked])
 
     steps = [
         step("you", "About you", "patient"),

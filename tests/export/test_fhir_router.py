@@ -1,7 +1,6 @@
 """The /fhir API: metadata, the Questionnaire, QuestionnaireResponse intake, ServiceRequest read and search."""
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,18 +12,15 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.schemas import ClinicCreated
-from services.export.fhir.questionnaire import to_questionnaire_response
-from services.intake.schemas import IntakeIn, StoredIntake
-from tests.factories import intake_body, make_clinic
+from services.export.fhir.identifiers import QUESTIONNAIRE_URL
+from services.intake.schemas import IntakeIn
+from tests.factories import born, intake_body, make_clinic, questionnaire_response, v1_body
 
 FHIR = "application/fhir+json"
 
 
 def response_for(body: dict[str, Any]) -> dict[str, Any]:
-    stored = StoredIntake.model_validate({**body, "id": uuid.uuid4(), "created_at": datetime.now(UTC)})
-    resource = to_questionnaire_response(stored, "urn:uuid:00000000-0000-0000-0000-000000000001")
-    resource.pop("subject")
-    return resource
+    return questionnaire_response(body)
 
 
 async def test_metadata_tells_what_is_supported(client: httpx.AsyncClient) -> None:
@@ -188,3 +184,116 @@ async def test_blank_notes_still_export(client: httpx.AsyncClient, sk: dict[str,
     body = intake_body(notes="   ", history={"previous_injury_notes": " "})
     referral = (await client.post("/v1/intakes", json=body, headers=sk)).json()["referral"]
     assert (await client.get(f"/v1/referrals/{referral['id']}/fhir", headers=sk)).status_code == 200
+
+
+# --- Questionnaire 2.0.0 (SPEC §4 v2) -----------------------------------------------------------
+
+
+async def test_questionnaire_2_asks_every_v2_question(client: httpx.AsyncClient) -> None:
+    questionnaire = (await client.get("/fhir/Questionnaire/backstride-intake")).json()
+    assert questionnaire["version"] == "2.0.0"
+    leaves = {item["linkId"]: item for group in questionnaire["item"] for item in group.get("item", [group])}
+    asked = [
+        "pain.night_pain", "pain.morning_stiffness_minutes", "pain.eases_with_exercise", "pain.worse_bending_backwards",
+        "pain.hurts_to_hop_or_bear_weight", "neuro.sexual_function_change", "neuro.walking_difficulty",
+        "history.fever", "history.iv_drug_use", "history.recent_infection_or_procedure",
+        "history.abdominal_pain_or_faintness",
+    ]  # fmt: skip
+    for link_id in asked:
+        assert leaves[link_id]["required"] is True, link_id
+    follow_ups = {
+        "pain.leg_pain_side": {
+            "question": "pain.radiates_to_leg",
+            "operator": "!=",
+            "answerCoding": {"system": "urn:backstride:codes", "code": "none"},
+        },
+        "history.recent_trauma_kind": {"question": "history.recent_trauma", "operator": "=", "answerBoolean": True},
+        "neuro.numbness_side": {"question": "neuro.numbness_or_tingling", "operator": "=", "answerBoolean": True},
+    }
+    for link_id, condition in follow_ups.items():
+        assert leaves[link_id]["enableWhen"] == [condition] and leaves[link_id]["required"] is True
+    assert leaves["history.bone_stress_risk"]["repeats"] is True
+    assert [o["valueCoding"]["code"] for o in leaves["history.bone_stress_risk"]["answerOption"]] == [
+        "missed_periods",
+        "previous_stress_fracture",
+        "restricted_eating",
+    ]
+    identifiers = leaves["patient.identifiers"]
+    assert identifiers["type"] == "group" and identifiers["repeats"] is True and identifiers["required"] is False
+    assert [i["linkId"] for i in identifiers["item"]] == ["patient.identifiers.system", "patient.identifiers.value"]
+
+
+async def triaged(client: httpx.AsyncClient, sk: dict[str, str], resource: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/fhir/QuestionnaireResponse", json=resource, headers={**sk, "Content-Type": FHIR})
+    assert response.status_code == 201, response.text
+    stored = await client.get(f"/v1/intakes/{response.json()['id']}", headers=sk)
+    record: dict[str, Any] = stored.json()
+    return record
+
+
+async def test_a_response_to_1_0_0_is_triaged_with_the_v2_questions_not_asked(
+    client: httpx.AsyncClient, sk: dict[str, str]
+) -> None:
+    record = await triaged(client, sk, questionnaire_response(v1_body(), version="1.0.0"))
+    assert record["pain"]["night_pain"] is None
+    assert [c["code"] for c in record["referral"]["triage"]["clinician_review"]] == ["screening_incomplete"]
+
+
+async def test_a_response_to_2_0_0_that_leaves_a_question_out_is_not_asked_not_no(
+    client: httpx.AsyncClient, sk: dict[str, str]
+) -> None:
+    resource = questionnaire_response(intake_body(neuro={"walking_difficulty": None}))
+    record = await triaged(client, sk, resource)
+    review = record["referral"]["triage"]["clinician_review"]
+    assert review[0]["code"] == "screening_incomplete" and "neuro.walking_difficulty" in review[0]["label"]
+
+
+async def test_an_unversioned_questionnaire_is_the_current_one(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    resource = {**questionnaire_response(intake_body()), "questionnaire": QUESTIONNAIRE_URL}
+    record = await triaged(client, sk, resource)
+    assert record["referral"]["triage"]["urgency"] == "self_care"
+
+
+@pytest.mark.parametrize(
+    ("version", "body", "message"),
+    [
+        ("1.0.0", intake_body(), "unknown question"),  # 1.0.0 has no v2 questions
+        ("3.0.0", intake_body(), "not accepted"),
+        ("2.0", intake_body(), "not accepted"),
+    ],
+)
+async def test_other_versions_and_their_questions_are_refused(
+    client: httpx.AsyncClient, sk: dict[str, str], version: str, body: dict[str, Any], message: str
+) -> None:
+    response = await client.post("/fhir/QuestionnaireResponse", json=questionnaire_response(body, version), headers=sk)
+    assert response.status_code == 422
+    assert response.json()["resourceType"] == "OperationOutcome" and message in response.text
+
+
+async def test_the_authored_date_is_the_intake_date(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    """60 today, but 59 when the response was authored a year ago: the age rules read 59."""
+    today = datetime.now(UTC)
+    a_year_ago = today - timedelta(days=366)
+    body = intake_body(patient={"birth_date": born(60, today.date())}, history={"abdominal_pain_or_faintness": True})
+    then = await triaged(client, sk, questionnaire_response(body, authored=a_year_ago))
+    assert (then["referral"]["urgency"], then["referral"]["pathway"]) == ("urgent", "urgent_medical")
+    now = await triaged(client, sk, questionnaire_response(body, authored=today))
+    assert (now["referral"]["urgency"], now["referral"]["pathway"]) == ("emergency", "emergency_department")
+
+
+async def test_an_authored_date_in_the_future_is_refused(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    resource = questionnaire_response(intake_body(), authored=datetime.now(UTC) + timedelta(days=3))
+    response = await client.post("/fhir/QuestionnaireResponse", json=resource, headers=sk)
+    assert response.status_code == 422 and "future" in response.text
+
+
+async def test_identifiers_arrive_as_a_repeating_group(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    identifiers = [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"},
+        {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "77|A,b$c\\d"},
+    ]
+    resource = questionnaire_response(intake_body(patient={"identifiers": identifiers}))
+    patient = next(g for g in resource["item"] if g["linkId"] == "patient")
+    assert [i["linkId"] for i in patient["item"]].count("patient.identifiers") == 2
+    record = await triaged(client, sk, resource)
+    assert record["patient"]["identifiers"] == identifiers

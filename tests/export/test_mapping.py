@@ -7,16 +7,18 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from services.export.fhir.mapping import PRIORITY, build_bundle, service_request
+from services.export.fhir.mapping import build_bundle, service_request
 from services.intake.schemas import IntakeIn, StoredIntake
 from services.referrals.models import Referral
 from services.referrals.schemas import URGENCY_RANK
 from services.referrals.service import to_out
 from services.triage import service as triage
-from tests.factories import intake_body, references, vignettes
+from tests.factories import VIGNETTES, VIGNETTES_V2, intake_body, references, vignettes
 
 CLINIC = uuid.uuid4()
-CASES: list[tuple[str, dict[str, Any]]] = [(v["name"], v["intake"]) for v in vignettes()] + [
+CASES: list[tuple[str, dict[str, Any]]] = [
+    (v.get("id", v["name"]), v["intake"]) for v in vignettes(VIGNETTES) + vignettes(VIGNETTES_V2)
+] + [
     ("everything at once", intake_body(
         patient={"mrn": "MRN-7", "email": "r@example.org", "phone": "+44 20 7946 0000"},
         pain={"side": "left", "timing": ["at_night", "during_run"], "radiates_to_leg": "below_knee"},
@@ -33,10 +35,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [(v["name"], v["intake"]) for v in vig
 def make(body: dict[str, Any], status: str = "new") -> tuple[dict[str, Any], StoredIntake, Any]:
     now = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     stored = StoredIntake.model_validate({**body, "id": uuid.uuid5(uuid.NAMESPACE_OID, str(body)), "created_at": now})
-    result = triage.evaluate(IntakeIn.model_validate(body))
+    answers = IntakeIn.model_validate(body, context={"stored": True})
+    result = triage.evaluate(answers, answers.patient.birth_date, now.date())
     referral = Referral(
         id=uuid.uuid5(uuid.NAMESPACE_OID, f"r{body}"), clinic_id=CLINIC, intake_id=stored.id, status=status,
-        urgency=result.urgency, urgency_rank=URGENCY_RANK[result.urgency], focus_areas=[],
+        urgency=result.urgency, urgency_rank=URGENCY_RANK[result.urgency], pathway=result.pathway, focus_areas=[],
         triage=result.model_dump(mode="json"), ruleset_version=result.ruleset_version,
         created_at=now, updated_at=now, due_at=now,
     )  # fmt: skip
@@ -80,13 +83,30 @@ def test_the_same_referral_gives_the_same_bundle() -> None:
     assert make(CASES[-1][1])[0] == make(CASES[-1][1])[0]
 
 
-def test_codes_and_priority() -> None:
+@pytest.mark.parametrize(
+    ("change", "pathway", "priority"),
+    [
+        ({"neuro": {"saddle_numbness": True}}, "emergency_department", "stat"),
+        ({"neuro": {"walking_difficulty": True}}, "same_day_medical", "asap"),
+        ({"history": {"fever": True}}, "urgent_medical", "urgent"),
+        ({"history": {"bone_stress_risk": ["missed_periods"]}}, "medical_review", "routine"),
+        ({"pain": {"side": "left"}}, "physiotherapy", "routine"),
+        ({}, "self_management", "routine"),
+    ],
+)
+def test_priority_follows_the_pathway(change: dict[str, Any], pathway: str, priority: str) -> None:
+    bundle, _, referral = make(intake_body(**change))
+    assert referral.pathway == pathway
+    [request] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ServiceRequest"]
+    assert request["priority"] == priority
+
+
+def test_codes() -> None:
     bundle, stored, _ = make(intake_body(neuro={"saddle_numbness": True}, pain={"intensity_now": 7}))
     by_type: dict[str, list[dict[str, Any]]] = {}
     for entry in bundle["entry"]:
         by_type.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
     [request] = by_type["ServiceRequest"]
-    assert request["priority"] == PRIORITY["emergency"] == "stat"
     assert request["code"]["coding"][0] == {
         "system": "http://snomed.info/sct",
         "code": "306170007",

@@ -35,7 +35,7 @@ async def test_create_returns_referral_and_read_back(client: httpx.AsyncClient, 
     assert stored.status_code == 200
     record = stored.json()
     assert record["id"] == created["id"]
-    assert record["patient"] == {**body["patient"], "email": None, "phone": None, "mrn": None}
+    assert record["patient"] == {**body["patient"], "email": None, "phone": None, "mrn": None, "identifiers": None}
     assert record["pain"]["side"] == "left"
     assert record["notes"] == "ran a hilly half marathon"
     assert record["referral"] == referral

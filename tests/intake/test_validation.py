@@ -1,5 +1,6 @@
 """Every field, enum and bound of SPEC §4 is enforced with a 422 problem naming the field."""
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -7,9 +8,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from services.core.schemas import ClinicCreated
 from services.intake.models import Intake
-from tests.factories import intake_body
+from tests.factories import intake_body, v1_body
 
 
 def years_ago(years: int, days: int = 0) -> str:
@@ -71,7 +74,32 @@ INVALID: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("notes long", {"notes": "x" * 2001}, ["body", "notes"]),
     ("NUL in text", {"notes": "a\x00b"}, ["body", "notes"]),
     ("unknown field", {"pain": {"colour": "red"}}, ["body", "pain", "colour"]),
-]
+    # v2 (SPEC §4)
+    ("leg pain side enum", {"pain": {"leg_pain_side": "central"}}, ["body", "pain", "leg_pain_side"]),
+    ("night pain as string", {"pain": {"night_pain": "no"}}, ["body", "pain", "night_pain"]),
+    ("stiffness upper", {"pain": {"morning_stiffness_minutes": 601}}, ["body", "pain", "morning_stiffness_minutes"]),
+    ("stiffness negative", {"pain": {"morning_stiffness_minutes": -1}}, ["body", "pain", "morning_stiffness_minutes"]),
+    ("stiffness float", {"pain": {"morning_stiffness_minutes": 30.5}}, ["body", "pain", "morning_stiffness_minutes"]),
+    ("hopping as number", {"pain": {"hurts_to_hop_or_bear_weight": 1}},
+     ["body", "pain", "hurts_to_hop_or_bear_weight"]),
+    ("walking as string", {"neuro": {"walking_difficulty": "true"}}, ["body", "neuro", "walking_difficulty"]),
+    ("trauma kind enum", {"history": {"recent_trauma_kind": "major"}}, ["body", "history", "recent_trauma_kind"]),
+    ("bone stress enum", {"history": {"bone_stress_risk": ["shin_splints"]}},
+     ["body", "history", "bone_stress_risk", 0]),
+    ("bone stress repeated", {"history": {"bone_stress_risk": ["missed_periods"] * 2}},
+     ["body", "history", "bone_stress_risk"]),
+    ("identifier system not a URI", {"patient": {"identifiers": [{"system": "nhs number", "value": "1"}]}},
+     ["body", "patient", "identifiers", 0, "system"]),
+    ("identifier without value", {"patient": {"identifiers": [{"system": "urn:oid:2.16.840.1.113883.2.1.4.1"}]}},
+     ["body", "patient", "identifiers", 0, "value"]),
+    ("identifier empty value", {"patient": {"identifiers": [{"system": "https://fhir.nhs.uk/Id/nhs-number",
+                                                             "value": " "}]}},
+     ["body", "patient", "identifiers", 0, "value"]),
+    ("eleven identifiers", {"patient": {"identifiers": [{"system": "urn:x:a", "value": str(n)} for n in range(11)]}},
+     ["body", "patient", "identifiers"]),
+    ("identifier unknown field", {"patient": {"identifiers": [{"system": "urn:x:a", "value": "1", "use": "official"}]}},
+     ["body", "patient", "identifiers", 0, "use"]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("case", "change", "loc"), INVALID, ids=[c[0] for c in INVALID])
@@ -132,6 +160,55 @@ async def test_bounds_are_inclusive_and_optional_fields_accepted(client: httpx.A
     )
     response = await client.post("/v1/intakes", json=body, headers=sk)
     assert response.status_code == 201, response.text
+
+
+async def test_v2_answers_are_accepted_and_read_back(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    identifiers = [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"},
+        {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "77|A,b$c\\d"},
+    ] + [{"system": "urn:x:n", "value": str(n)} for n in range(8)]
+    body = intake_body(
+        patient={"identifiers": identifiers},
+        pain={"radiates_to_leg": "above_knee", "leg_pain_side": "both", "morning_stiffness_minutes": 600},
+        history={"recent_trauma": True, "recent_trauma_kind": "minor", "bone_stress_risk": ["missed_periods",
+                 "previous_stress_fracture", "restricted_eating"]},
+    )  # fmt: skip
+    created = await client.post("/v1/intakes", json=body, headers=sk)
+    assert created.status_code == 201, created.text
+    stored = (await client.get(f"/v1/intakes/{created.json()['id']}", headers=sk)).json()
+    assert stored["patient"]["identifiers"] == identifiers
+    for section in ("pain", "neuro", "history"):
+        assert {k: stored[section][k] for k in body[section]} == body[section]
+
+
+async def test_a_v1_body_is_accepted_and_reads_back_with_its_v2_questions_not_asked(
+    client: httpx.AsyncClient, sk: dict[str, str]
+) -> None:
+    created = await client.post("/v1/intakes", json=v1_body(), headers=sk)
+    assert created.status_code == 201, created.text
+    stored = (await client.get(f"/v1/intakes/{created.json()['id']}", headers=sk)).json()
+    assert stored["pain"]["night_pain"] is None and stored["history"]["fever"] is None
+    assert stored["patient"]["identifiers"] is None
+
+
+async def test_a_v1_body_is_stored_and_hashed_as_before_v2(
+    client: httpx.AsyncClient, sk: dict[str, str], session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    """An EHR retrying across the upgrade sends the same Idempotency-Key and body: the stored hash,
+    written by v1, must still match. The hashes below were computed by the v1 code (commit 4d28b9e)."""
+    v1_hashes = {
+        "42eb6cdcfc1c98234447d379ac5e16e9ebc27877eb0313014f909d87ccadf677": v1_body(),
+        "ff49de8d06fd655dc875e9319d39032e6f87b885412e977f7c0d90561f05ee9b": v1_body(
+            patient={"mrn": "MRN-1"}, notes="hello", neuro={"numbness_or_tingling": True, "numbness_side": "left"}
+        ),
+    }
+    for number, (v1_hash, body) in enumerate(v1_hashes.items()):
+        response = await client.post("/v1/intakes", json=body, headers={**sk, "Idempotency-Key": f"k{number}"})
+        row = (
+            await session.execute(select(Intake).where(col(Intake.id) == uuid.UUID(response.json()["id"])))
+        ).scalar_one()
+        assert row.request_hash == v1_hash
+        assert "night_pain" not in row.answers["pain"] and "identifiers" not in row.answers["patient"]
 
 
 async def test_validation_errors_do_not_echo_values(client: httpx.AsyncClient, sk: dict[str, str]) -> None:

@@ -36,7 +36,7 @@ async def staff(client: httpx.AsyncClient, session: AsyncSession, clinic: Clinic
 
 URGENCY_CHANGES = {
     "emergency": {"neuro": {"saddle_numbness": True}},
-    "urgent": {"history": {"fever_or_unwell": True}},
+    "urgent": {"history": {"fever": True}},
     "routine": {"pain": {"worsening": True}},
     "self_care": {},
 }

@@ -109,11 +109,24 @@ async def test_detail_has_intake_and_etag_and_records_the_read(
     assert response.headers["etag"] == f'"{detail["version"]}"'
     assert detail["intake"]["patient"]["given_name"] == "Sam"
     assert detail["triage"]["urgency"] == "routine"
+    assert detail["pathway"] == detail["triage"]["pathway"] == "physiotherapy"
     events = (await client.get(f"/v1/referrals/{referral['id']}/events", headers=staff.admin_headers)).json()
     assert [e["action"] for e in events["items"]] == ["created", "viewed"]
     viewed = events["items"][1]
     assert viewed["actor"] == staff.physio.email and viewed["actor_type"] == "user"
     assert viewed["actor_id"] == str(staff.physio.id)
+
+
+async def test_list_items_carry_the_pathway(client: httpx.AsyncClient, sk: dict[str, str], staff: Staff) -> None:
+    same_day = (
+        await client.post("/v1/intakes", json=intake_body(neuro={"walking_difficulty": True}), headers=sk)
+    ).json()["referral"]
+    routine = await submit(client, sk)
+    items = (await client.get("/v1/referrals", headers=staff.physio_headers)).json()["items"]
+    assert [(i["id"], i["pathway"]) for i in items] == [
+        (same_day["id"], "same_day_medical"),
+        (routine["id"], "physiotherapy"),
+    ]
 
 
 async def test_claim_then_second_claim_conflicts(client: httpx.AsyncClient, sk: dict[str, str], staff: Staff) -> None:

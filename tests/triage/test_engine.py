@@ -1,108 +1,107 @@
-"""SPEC §5 urgency and focus rules, case by case (beyond the shared vignettes)."""
+"""How the engine combines what fired: highest urgency and pathway, smallest due time, red
+flags, reasons, focus areas and advice (the rules one by one are in test_rules.py)."""
 
 from typing import Any
 
 import pytest
 
 from services.triage import service
-from services.triage.schemas import Answers, TriageResult
-from tests.factories import intake_body
+from services.triage.schemas import TriageResult
+from tests.factories import evaluate, intake_body
 
 
-def triage(**sections: dict[str, Any]) -> TriageResult:
-    body = intake_body(**sections)
-    return service.evaluate(Answers.model_validate({k: v for k, v in body.items() if k not in ("patient", "consent")}))
-
-
-URGENCY_CASES: list[tuple[str, dict[str, Any], str]] = [
-    ("saddle numbness", {"neuro": {"saddle_numbness": True}}, "emergency"),
-    ("bladder or bowel", {"neuro": {"bladder_or_bowel_change": True}}, "emergency"),
-    ("progressing weakness alone", {"neuro": {"weakness_progressing": True}}, "urgent"),
-    (
-        "weakness with numbness",
-        {"neuro": {"leg_weakness": True, "numbness_or_tingling": True, "numbness_side": "left"}},
-        "urgent",
-    ),
-    ("numbness both sides", {"neuro": {"numbness_or_tingling": True, "numbness_side": "both"}}, "urgent"),
-    ("fever", {"history": {"fever_or_unwell": True}}, "urgent"),
-    ("cancer history", {"history": {"conditions": ["cancer_history"]}}, "urgent"),
-    ("weight loss", {"history": {"unexplained_weight_loss": True}}, "urgent"),
-    ("trauma", {"history": {"recent_trauma": True}}, "urgent"),
-    ("trauma with osteoporosis", {"history": {"recent_trauma": True, "conditions": ["osteoporosis"]}}, "urgent"),
-    ("trauma with steroids", {"history": {"recent_trauma": True, "long_term_steroids": True}}, "urgent"),
-    (
-        "immunosuppressed with fever",
-        {"history": {"fever_or_unwell": True, "conditions": ["immunosuppression"]}},
-        "urgent",
-    ),
-    ("persists despite rest", {"pain": {"persistent_despite_rest": True}}, "routine"),
-    ("worsening", {"pain": {"worsening": True}}, "routine"),
-    ("numbness one side", {"neuro": {"numbness_or_tingling": True, "numbness_side": "right"}}, "routine"),
-    ("numbness, side not given", {"neuro": {"numbness_or_tingling": True}}, "routine"),
-    ("daily activities", {"function": {"daily_activity_difficulty": True}}, "routine"),
-    ("previous injury", {"history": {"previous_back_injury": True}}, "routine"),
-    ("medical condition", {"history": {"conditions": ["diabetes"]}}, "routine"),
-    ("immunosuppression without fever", {"history": {"conditions": ["immunosuppression"]}}, "routine"),
-    ("osteoporosis without trauma", {"history": {"conditions": ["osteoporosis"]}}, "routine"),
-    ("long-term steroids", {"history": {"long_term_steroids": True}}, "routine"),
-    ("left-sided", {"pain": {"side": "left"}}, "routine"),
-    ("right-sided", {"pain": {"side": "right"}}, "routine"),
-    ("both sides", {"pain": {"side": "both"}}, "self_care"),
-    ("radiating above the knee", {"pain": {"radiates_to_leg": "above_knee"}}, "routine"),
-    ("radiating below the knee", {"pain": {"radiates_to_leg": "below_knee"}}, "routine"),
-    ("leg weakness alone", {"neuro": {"leg_weakness": True}}, "routine"),
-    ("severe but benign", {"pain": {"intensity_now": 8, "intensity_running": 9}}, "self_care"),
-    (
-        "tight everything",
-        {"self_report": {"tight_hip_flexors": True, "tight_hamstrings": True, "weak_core": True}},
-        "self_care",
-    ),
-]
-
-
-@pytest.mark.parametrize(("case", "change", "urgency"), URGENCY_CASES, ids=[c[0] for c in URGENCY_CASES])
-def test_urgency(case: str, change: dict[str, Any], urgency: str) -> None:
-    result = triage(**change)
-    assert result.urgency == urgency
-    assert result.seek_professional_help is (urgency != "self_care")
+def triage(age: int = 35, **sections: Any) -> TriageResult:
+    return evaluate(intake_body(**sections), age)
 
 
 def test_highest_urgency_wins_and_all_reasons_are_kept() -> None:
     result = triage(
         pain={"side": "left", "persistent_despite_rest": True},
-        history={"fever_or_unwell": True},
+        history={"fever": True},
         neuro={"bladder_or_bowel_change": True},
     )
-    assert result.urgency == "emergency"
+    assert (result.urgency, result.pathway, result.due_within_hours) == ("emergency", "emergency_department", 0)
     rules = [r.rule for r in result.reasons]
     assert rules[0] == "RF-BLADDER-BOWEL"
     assert {"RF-FEVER", "SPH-PERSISTS-DESPITE-REST", "SPH-ONE-SIDED"} <= set(rules)
     assert [f.emergency for f in result.red_flags] == [True, False]
 
 
+def test_most_urgent_pathway_and_smallest_due_time_win_within_an_urgency() -> None:
+    # Same-day (12 h) and a doctor within 24 h are both urgent: same-day wins.
+    result = triage(neuro={"walking_difficulty": True}, history={"iv_drug_use": True})
+    assert (result.urgency, result.pathway, result.due_within_hours) == ("urgent", "same_day_medical", 12)
+    # A medical review and physiotherapy are both routine: the review wins.
+    result = triage(pain={"side": "left"}, history={"bone_stress_risk": ["missed_periods"]})
+    assert (result.urgency, result.pathway, result.due_within_hours) == ("routine", "medical_review", 120)
+
+
+def test_notes_can_shorten_the_due_time_of_an_urgent_result() -> None:
+    result = triage(history={"iv_drug_use": True}, notes="Had a temperature last night")
+    assert (result.urgency, result.pathway, result.due_within_hours) == ("urgent", "urgent_medical", 12)
+
+
 def test_emergency_advice_comes_first_and_says_emergency_care_now() -> None:
     result = triage(neuro={"saddle_numbness": True}, self_report={"tight_hip_flexors": True})
-    assert "emergency" in result.advice[0].lower() and "now" in result.advice[0].lower()
-    assert "physiotherapy" in result.advice[0].lower()
+    first = result.advice[0].lower()
+    assert "emergency department now" in first and "physiotherapy" in first
     assert result.focus_areas == []  # emergency care, not an exercise plan
     assert result.red_flags[0].emergency
 
 
-def test_urgent_names_the_time_frame() -> None:
-    assert "24 to 48 hours" in triage(history={"recent_trauma": True}).advice[0]
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"neuro": {"walking_difficulty": True}}, ["today", "emergency department", "within a few hours"]),
+        ({"history": {"fever": True}}, ["within 24 hours", "gp surgery", "urgent care"]),
+        ({"history": {"bone_stress_risk": ["missed_periods"]}}, ["gp or doctor", "5 days"]),
+        ({"pain": {"side": "left"}}, ["physiotherapist", "5 days"]),
+    ],
+)
+def test_urgent_and_routine_advice_says_where_to_go_and_by_when(change: dict[str, Any], words: list[str]) -> None:
+    first = triage(**change).advice[0].lower()
+    for word in words:
+        assert word in first
 
 
-def test_self_care_has_safety_netting() -> None:
+@pytest.mark.parametrize(
+    "change",
+    [{"neuro": {"walking_difficulty": True}}, {"history": {"fever": True}}, {"pain": {"side": "left"}}],
+)
+def test_urgent_and_routine_advice_says_what_should_bring_help_sooner(change: dict[str, Any]) -> None:
+    advice = " ".join(triage(**change).advice).lower()
+    for sign in ("saddle", "bladder", "bowel", "weakness", "fever", "night", "weight"):
+        assert sign in advice, sign
+
+
+def test_self_care_safety_nets_without_running_through_pain() -> None:
     result = triage()
-    assert result.urgency == "self_care" and result.red_flags == []
-    assert result.reasons[0].rule == "SC-NONE-MATCHED"
+    assert (result.urgency, result.pathway, result.due_within_hours) == ("self_care", "self_management", 336)
+    assert result.red_flags == [] and result.reasons[0].rule == "SC-NONE-MATCHED"
     advice = " ".join(result.advice).lower()
-    assert "see a physiotherapist or doctor if" in advice
-    assert "emergency" in advice
+    for sign in ("emergency", "saddle", "bladder", "bowel", "fever", "night", "weight", "weakness", "hop"):
+        assert sign in advice, sign
+    assert "instead of running through pain" in advice
+    assert "keep running" not in advice
 
 
-def test_routine_is_not_a_red_flag() -> None:
+def test_advice_is_plain_words_without_rule_codes() -> None:
+    changes: list[dict[str, Any]] = [{"neuro": {"saddle_numbness": True}}, {"history": {"fever": True}}, {}]
+    for change in changes:
+        assert all("RF-" not in a and "SPH-" not in a and "_" not in a for a in triage(**change).advice)
+
+
+def test_routine_reasons_and_reviews_are_not_red_flags() -> None:
     assert triage(function={"daily_activity_difficulty": True}).red_flags == []
+    assert triage(notes="numb toes").red_flags == []
+
+
+def test_urgent_focus_areas_are_for_after_medical_assessment() -> None:
+    urgent = triage(history={"fever": True}, self_report={"weak_core": True})
+    assert urgent.urgency == "urgent"
+    assert [(f.code, f.after_medical_assessment) for f in urgent.focus_areas] == [("core_stability", True)]
+    routine = triage(pain={"side": "left"}, self_report={"weak_core": True})
+    assert routine.focus_areas and not any(f.after_medical_assessment for f in routine.focus_areas)
 
 
 FOCUS_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
@@ -116,8 +115,8 @@ FOCUS_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("road running", {"running": {"surface": "road"}}, {"footwear_and_surface"}),
     ("mileage jump", {"running": {"mileage_increase_pct": 30}}, {"load_management"}),
     ("no warm-up", {"running": {"warm_up": False}}, {"warm_up_routine"}),
-    ("tingling", {"neuro": {"numbness_or_tingling": True}}, {"neural_assessment"}),
-    ("radiating pain", {"pain": {"radiates_to_leg": "above_knee"}}, {"neural_assessment"}),
+    ("tingling", {"neuro": {"numbness_or_tingling": True, "numbness_side": "left"}}, {"neural_assessment"}),
+    ("radiating pain", {"pain": {"radiates_to_leg": "above_knee", "leg_pain_side": "left"}}, {"neural_assessment"}),
     ("leg length", {"running": {"known_leg_length_difference": True}}, {"leg_length_assessment"}),
 ]
 
@@ -141,22 +140,28 @@ def test_thresholds_are_exclusive_where_the_rules_say_so() -> None:
 
 
 def test_focus_area_supported_twice_is_listed_once_with_both_reasons() -> None:
-    result = triage(neuro={"numbness_or_tingling": True}, pain={"radiates_to_leg": "below_knee"})
+    result = triage(
+        neuro={"numbness_or_tingling": True, "numbness_side": "left"},
+        pain={"radiates_to_leg": "below_knee", "leg_pain_side": "left"},
+    )
     neural = [f for f in result.focus_areas if f.code == "neural_assessment"]
     assert len(neural) == 1
-
-
-def test_every_reason_and_focus_area_cites_a_source() -> None:
-    result = triage(
-        pain={"side": "left", "persistent_despite_rest": True, "radiates_to_leg": "below_knee"},
-        neuro={"numbness_or_tingling": True, "numbness_side": "left"},
-        running={"warm_up": False, "lands_harder_on": "left", "known_leg_length_difference": True},
-    )
-    assert all(r.sources for r in result.reasons)
-    assert all(f.sources for f in result.focus_areas)
+    documents = {s.document for s in neural[0].sources}
+    assert documents == {"001_4d944876ad22fb1c.txt", "004_701412f67a0d4aa3.txt"}
 
 
 def test_result_carries_ruleset_version_and_disclaimer() -> None:
     result = triage()
     assert result.ruleset_version == service.current_ruleset().version
     assert "not a diagnosis" in result.disclaimer
+
+
+def test_a_result_stored_by_triage_v1_still_reads() -> None:
+    stored = triage().model_dump(mode="json")
+    for field in ("pathway", "due_within_hours", "clinician_review"):
+        del stored[field]
+    stored["urgency"] = "urgent"
+    for area in stored["focus_areas"]:
+        del area["after_medical_assessment"]
+    result = TriageResult.model_validate(stored)
+    assert (result.pathway, result.due_within_hours, result.clinician_review) == ("urgent_medical", 24, [])

@@ -17,7 +17,8 @@ from tests.web.conftest import ARTIFACTS, AXE, Site
 BENIGN: dict[str, Any] = {
     "patient.given_name": "Sam", "patient.family_name": "Runner", "patient.birth_date": "1992-05-14",
     "patient.sex": "female", "pain.side": "central", "pain.radiates_to_leg": "none", "pain.weeks_since_onset": 2,
-    "pain.intensity_now": 2, "pain.intensity_running": 3, "running.weekly_km": 30, "running.mileage_increase_pct": 5,
+    "pain.intensity_now": 2, "pain.intensity_running": 3, "pain.morning_stiffness_minutes": 0,
+    "running.weekly_km": 30, "running.mileage_increase_pct": 5,
     "running.surface": "mixed", "running.shoe_km": 300, "running.warm_up": True, "running.stretching_per_week": 3,
     "running.strength_sessions_per_week": 2, "consent.data_processing": True,
 }  # fmt: skip
@@ -28,10 +29,13 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def fill_form(page: Page, form: FrameLocator, answers: dict[str, Any], name: str) -> None:
-    """Answer every question step by step (yes/no questions default to no), pressing Next."""
-    steps = form_steps()
-    for number, step in enumerate(steps):
+async def fill_form(
+    page: Page, form: FrameLocator, answers: dict[str, Any], name: str, steps: int | None = None
+) -> None:
+    """Answer every question step by step (yes/no questions default to no), pressing Next; with
+    `steps`, only that many steps, moving on to the next."""
+    all_steps = form_steps()
+    for number, step in enumerate(all_steps[:steps]):
         for q in step.questions:
             value = answers.get(q.name, False if q.kind == "boolean" else None)
             if value is None or not await form.locator(f"#{q.id}-field").is_visible():
@@ -44,7 +48,7 @@ async def fill_form(page: Page, form: FrameLocator, answers: dict[str, Any], nam
             else:
                 await form.locator(f"#{q.id}").fill(str(value))
         await shot(page, f"{name}-step{number + 1}")
-        if number < len(steps) - 1:
+        if number < len(all_steps) - 1:
             await form.locator(f"#step-{step.id} .next").click()
 
 
@@ -106,6 +110,27 @@ async def test_field_only_asked_when_relevant_and_server_errors_shown(browser: B
     await expect(form.locator("#neuro-numbness_side-field")).to_be_visible()
 
 
+async def test_v2_questions_are_required_and_follow_ups_shown_after_their_answer(browser: Browser, site: Site) -> None:
+    page = await browser.new_page()
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, BENIGN, "v2", steps=1)  # "About you", then on to the pain step
+    await expect(form.locator("#step-pain")).to_be_visible()
+    # Which leg: asked only when the pain spreads into a leg.
+    leg_side = form.locator("#pain-leg_pain_side-field")
+    await expect(leg_side).to_be_hidden()
+    await form.locator("#pain-radiates_to_leg-below_knee").check()
+    await expect(leg_side).to_be_visible()
+    await form.locator("#pain-radiates_to_leg-none").check()
+    await expect(leg_side).to_be_hidden()
+    # The v2 questions are required: unanswered, the step does not move on.
+    await form.locator("#step-pain .next").click()
+    await expect(form.locator("#pain-night_pain-error")).not_to_be_empty()
+    await expect(form.locator("#pain-hurts_to_hop_or_bear_weight-error")).not_to_be_empty()
+    await expect(form.locator("#step-pain")).to_be_visible()
+    await shot(page, "v2-required")
+
+
 async def test_physio_logs_in_claims_and_accepts(browser: Browser, site: Site) -> None:
     referral = await submit(site)
     page = await browser.new_page()
@@ -115,6 +140,7 @@ async def test_physio_logs_in_claims_and_accepts(browser: Browser, site: Site) -
     await page.click("button[type=submit]")
     await expect(page.locator("h1")).to_have_text("Referral queue")
     await expect(page.locator(".badge").first).to_have_text("urgent")
+    await expect(page.locator("tbody tr").first).to_contain_text("Doctor within 24 hours")
     await shot(page, "physio-queue")
     await page.click(f"a[href='/ui/referrals/{referral['id']}']")
     await expect(page.locator("blockquote").first).to_be_visible()  # the source quotes
@@ -183,7 +209,7 @@ def test_headers_and_framing(site: Site) -> None:
 
 
 def intake_json() -> dict[str, Any]:
-    return intake_body(history={"fever_or_unwell": True}, pain={"side": "left"})
+    return intake_body(history={"fever": True}, pain={"side": "left"})
 
 
 async def submit(site: Site) -> dict[str, Any]:

@@ -9,7 +9,9 @@ import uuid
 
 CODES = "urn:backstride:codes"  # Backstride's own codes: urgency, focus areas, red flags
 QUESTIONNAIRE_URL = "urn:backstride:fhir:Questionnaire/backstride-intake"
-QUESTIONNAIRE_VERSION = "1.0.0"
+QUESTIONNAIRE_VERSION = "2.0.0"
+# Responses to these versions are accepted; 1.0.0 has no v2 questions (they are "not asked").
+QUESTIONNAIRE_VERSIONS = ("1.0.0", "2.0.0")
 REFERRAL_STATUS_EXTENSION = "urn:backstride:fhir:StructureDefinition/referral-status"
 
 SNOMED = "http://snomed.info/sct"

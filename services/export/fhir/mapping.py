@@ -19,7 +19,15 @@ from services.intake.schemas import StoredIntake
 from services.referrals.schemas import ReferralOut
 from services.triage.schemas import TriageResult
 
-PRIORITY = {"emergency": "stat", "urgent": "urgent", "routine": "routine", "self_care": "routine"}
+# SPEC §7: ServiceRequest.priority by pathway.
+PRIORITY = {
+    "emergency_department": "stat",
+    "same_day_medical": "asap",
+    "urgent_medical": "urgent",
+    "medical_review": "routine",
+    "physiotherapy": "routine",
+    "self_management": "routine",
+}
 QUALITATIVE_RISK = {"emergency": "high", "urgent": "moderate", "routine": "low", "self_care": "negligible"}
 # ServiceRequest.status for each referral status; the exact one travels in an extension.
 REQUEST_STATUS = {
@@ -194,7 +202,7 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
             "extension": [{"url": ids.REFERRAL_STATUS_EXTENSION, "valueCode": referral.status}],
             "status": REQUEST_STATUS[referral.status],
             "intent": "order",
-            "priority": PRIORITY[triage.urgency],
+            "priority": PRIORITY[triage.pathway],
             "code": {"coding": [_coding(ids.SNOMED, "306170007", "Referral to physiotherapy service")]},
             "subject": subject,
             "authoredOn": referral.created_at.isoformat(),
@@ -206,7 +214,12 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
             "reasonReference": [{"reference": condition}],
             "supportingInfo": [{"reference": r} for r in (answers, pain_now, pain_running, risk, *flags)],
             "note": [{"text": f"{r.rule}: {r.summary}"} for r in triage.reasons]
-            + [{"text": f"Due by {referral.due_at.isoformat()} ({triage.urgency.replace('_', ' ')})."}],
+            + [
+                {
+                    "text": f"Due by {referral.due_at.isoformat()} ({triage.urgency.replace('_', ' ')}, "
+                    f"{triage.pathway.replace('_', ' ')})."
+                }
+            ],
         },
         "servicerequest",
         str(referral.id),

@@ -14,68 +14,21 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from services.export.fhir import identifiers as ids
+from services.export.fhir.questions import QUESTIONS, SECTIONS
 from services.intake.schemas import IntakeIn, StoredIntake
+from services.triage.schemas import V2_QUESTIONS
 
-SECTIONS = {
-    "patient": "About you",
-    "consent": "Consent",
-    "pain": "Your back pain",
-    "neuro": "Numbness and weakness",
-    "function": "Daily life",
-    "history": "Medical history",
-    "running": "Your running",
-    "self_report": "How your body feels",
+# Follow-up questions, asked only after an answer elsewhere: (question, operator, answer).
+ENABLE_WHEN: dict[str, tuple[str, str, bool | str]] = {
+    "neuro.numbness_side": ("neuro.numbness_or_tingling", "=", True),
+    "pain.leg_pain_side": ("pain.radiates_to_leg", "!=", "none"),
+    "history.recent_trauma_kind": ("history.recent_trauma", "=", True),
 }
-QUESTIONS = {
-    "patient.given_name": "Given name",
-    "patient.family_name": "Family name",
-    "patient.birth_date": "Date of birth",
-    "patient.sex": "Sex",
-    "patient.email": "Email",
-    "patient.phone": "Phone",
-    "patient.mrn": "Clinic patient number",
-    "consent.data_processing": "I agree to my answers being processed to triage my back pain",
-    "consent.contact_ok": "The clinic may contact me",
-    "pain.side": "Where is the pain?",
-    "pain.weeks_since_onset": "How many weeks ago did it start?",
-    "pain.intensity_now": "How bad is the pain now (0 = none, 10 = worst)?",
-    "pain.intensity_running": "How bad is the pain when you run (0-10)?",
-    "pain.timing": "When does it hurt?",
-    "pain.persistent_despite_rest": "Does the pain stay even when you rest?",
-    "pain.worsening": "Is the pain getting worse?",
-    "pain.radiates_to_leg": "Does the pain spread into your leg?",
-    "neuro.numbness_or_tingling": "Do you have numbness or tingling in your legs?",
-    "neuro.numbness_side": "Which leg is numb or tingling?",
-    "neuro.leg_weakness": "Does a leg feel weak?",
-    "neuro.weakness_progressing": "Is the weakness getting worse?",
-    "neuro.saddle_numbness": "Numbness around your bottom, genitals or inner thighs?",
-    "neuro.bladder_or_bowel_change": "Any new change in bladder or bowel control?",
-    "function.daily_activity_difficulty": "Does the pain make daily activities difficult?",
-    "history.previous_back_injury": "Have you injured your back before?",
-    "history.previous_injury_notes": "Tell us about the earlier injury",
-    "history.conditions": "Do you have any of these conditions?",
-    "history.recent_trauma": "Have you had a fall, accident or blow recently?",
-    "history.fever_or_unwell": "Do you have a fever or feel generally unwell?",
-    "history.unexplained_weight_loss": "Have you lost weight without trying?",
-    "history.long_term_steroids": "Do you take steroid tablets long-term?",
-    "running.weekly_km": "Kilometres per week",
-    "running.mileage_increase_pct": "How much has your weekly distance gone up recently (%)?",
-    "running.surface": "Where do you mostly run?",
-    "running.shoe_km": "Kilometres on your current shoes",
-    "running.warm_up": "Do you warm up before running?",
-    "running.stretching_per_week": "Stretching sessions per week",
-    "running.strength_sessions_per_week": "Strength sessions per week",
-    "running.lands_harder_on": "Do you land harder on one foot?",
-    "running.known_leg_length_difference": "Have you been told one leg is longer?",
-    "self_report.tight_hip_flexors": "Do your hip flexors feel tight?",
-    "self_report.tight_hamstrings": "Do your hamstrings feel tight?",
-    "self_report.weak_core": "Does your core feel weak?",
-    "notes": "Anything else we should know?",
-}
-# Questions that only matter when another answer makes them relevant.
-# (Only where the intake itself refuses the answer otherwise, so a stored intake never
-# answers a disabled question.)
-ENABLE_WHEN = {"neuro.numbness_side": ("neuro.numbness_or_tingling", True)}
+# Optional in the API (a v1 client leaves them out: "not asked", SPEC §5), but required of
+# whoever fills in this Questionnaire, as the embedded form does (follow-ups when enabled).
+ASKED_OF_EVERYONE = {*V2_QUESTIONS, "neuro.numbness_side"} - {"history.bone_stress_risk"}
+# Not asked of the person: an EHR fills it in. The embedded form leaves it out.
+RECORD_ONLY = {"patient.identifiers"}
 LONG_TEXT = {"history.previous_injury_notes", "notes"}
 MAX_LENGTH = {"patient.given_name": 100, "patient.family_name": 100, "patient.mrn": 64, "patient.phone": 32,
               "history.previous_injury_notes": 1000, "notes": 2000}  # fmt: skip
@@ -129,29 +82,67 @@ def _leaves() -> list[tuple[str, str | None, FieldInfo]]:
     return sorted(leaves, key=lambda leaf: order.index(leaf[1] or leaf[0]))
 
 
+def _identifiers_item() -> dict[str, Any]:
+    """patient.identifiers: a repeating group of (system, value), filled in by an EHR."""
+    parts = [
+        {"linkId": f"patient.identifiers.{name}", "text": QUESTIONS[f"patient.identifiers.{name}"], "type": "string",
+         "required": True, "maxLength": length}
+        for name, length in (("system", 255), ("value", 200))
+    ]  # fmt: skip
+    return {
+        "linkId": "patient.identifiers",
+        "text": QUESTIONS["patient.identifiers"],
+        "type": "group",
+        "repeats": True,
+        "required": False,
+        "item": parts,
+    }
+
+
+def _enable_when(link_id: str) -> dict[str, Any]:
+    question, operator, answer = ENABLE_WHEN[link_id]
+    value = (
+        {"answerBoolean": answer}
+        if isinstance(answer, bool)
+        else {"answerCoding": {"system": ids.CODES, "code": answer}}
+    )
+    return {"question": question, "operator": operator, **value}
+
+
+def _item(
+    link_id: str, field: FieldInfo, shapes: dict[str, tuple[Kind, tuple[str, ...], bool, bool]]
+) -> dict[str, Any]:
+    if link_id in RECORD_ONLY:
+        return _identifiers_item()
+    kind, options, repeats, required = shapes[link_id]
+    item: dict[str, Any] = {
+        "linkId": link_id,
+        "text": QUESTIONS[link_id],
+        "type": "text" if link_id in LONG_TEXT else kind,
+        # An empty list is a valid answer ("none of these"), and an empty list is no answer at all.
+        "required": (required or link_id in ASKED_OF_EVERYONE) and not repeats,
+    }
+    if repeats:
+        item["repeats"] = True
+    if bounds := _bounds(field, kind):
+        item["extension"] = bounds
+    if link_id in MAX_LENGTH:
+        item["maxLength"] = MAX_LENGTH[link_id]
+    if options:
+        item["answerOption"] = [{"valueCoding": {"system": ids.CODES, "code": o}} for o in options]
+    if link_id in ENABLE_WHEN:
+        item["enableWhen"] = [_enable_when(link_id)]
+    return item
+
+
 def questionnaire() -> dict[str, Any]:
+    """Version 2.0.0: every question of SPEC §4, v2 included (1.0.0 was the same less the v2 ones)."""
+    leaves = _leaves()
+    shapes = {link_id: _shape(field) for link_id, _, field in leaves}
     groups: dict[str, dict[str, Any]] = {}
     items: list[dict[str, Any]] = []
-    for link_id, section, field in _leaves():
-        kind, options, repeats, required = _shape(field)
-        item: dict[str, Any] = {
-            "linkId": link_id,
-            "text": QUESTIONS[link_id],
-            "type": "text" if link_id in LONG_TEXT else kind,
-            # An empty list is a valid answer ("none of these"), and an empty list is no answer at all.
-            "required": required and not repeats,
-        }
-        if repeats:
-            item["repeats"] = True
-        if bounds := _bounds(field, kind):
-            item["extension"] = bounds
-        if link_id in MAX_LENGTH:
-            item["maxLength"] = MAX_LENGTH[link_id]
-        if options:
-            item["answerOption"] = [{"valueCoding": {"system": ids.CODES, "code": o}} for o in options]
-        if link_id in ENABLE_WHEN:
-            question, answer = ENABLE_WHEN[link_id]
-            item["enableWhen"] = [{"question": question, "operator": "=", "answerBoolean": answer}]
+    for link_id, section, field in leaves:
+        item = _item(link_id, field, shapes)
         if section is None:
             items.append(item)
             continue
@@ -197,15 +188,18 @@ def to_questionnaire_response(intake: StoredIntake, subject: str) -> dict[str, A
         value = data[section][link_id.split(".", 1)[1]] if section else data[link_id]
         if value is None or value == [] or value == "":
             continue
-        kind, _, _, _ = _shape(field)
-        item = {"linkId": link_id, "text": QUESTIONS[link_id], "answer": _answers(kind, value)}
+        if link_id in RECORD_ONLY:
+            answered = [_identifier_answers(identifier) for identifier in value]
+        else:
+            kind, _, _, _ = _shape(field)
+            answered = [{"linkId": link_id, "text": QUESTIONS[link_id], "answer": _answers(kind, value)}]
         if section is None:
-            items.append(item)
+            items += answered
             continue
         if section not in groups:
             groups[section] = {"linkId": section, "text": SECTIONS[section], "item": []}
             items.append(groups[section])
-        groups[section]["item"].append(item)
+        groups[section]["item"] += answered
     return {
         "resourceType": "QuestionnaireResponse",
         "questionnaire": f"{ids.QUESTIONNAIRE_URL}|{ids.QUESTIONNAIRE_VERSION}",
@@ -216,15 +210,29 @@ def to_questionnaire_response(intake: StoredIntake, subject: str) -> dict[str, A
     }
 
 
+def _identifier_answers(identifier: dict[str, str]) -> dict[str, Any]:
+    return {
+        "linkId": "patient.identifiers",
+        "text": QUESTIONS["patient.identifiers"],
+        "item": [
+            {"linkId": f"patient.identifiers.{k}", "answer": [{"valueString": identifier[k]}]}
+            for k in ("system", "value")
+        ],
+    }
+
+
 class AnswerError(ValueError):
     def __init__(self, link_id: str, message: str) -> None:
         super().__init__(message)
         self.link_id = link_id
 
 
-def intake_body(response: dict[str, Any]) -> dict[str, Any]:
-    """The `POST /v1/intakes` body a QuestionnaireResponse's answers make (validated by the caller)."""
+def intake_body(response: dict[str, Any], version: str = ids.QUESTIONNAIRE_VERSION) -> dict[str, Any]:
+    """The `POST /v1/intakes` body a QuestionnaireResponse's answers make (validated by the caller).
+    A response to 1.0.0 answers no v2 question: they stay out of the body ("not asked")."""
     shapes = {link_id: _shape(field) for link_id, _, field in _leaves()}
+    if version == "1.0.0":
+        shapes = {k: v for k, v in shapes.items() if k not in V2_QUESTIONS and k not in RECORD_ONLY}
     body: dict[str, Any] = {section: {} for section in SECTIONS}
 
     def walk(items: list[dict[str, Any]]) -> None:
@@ -234,22 +242,38 @@ def intake_body(response: dict[str, Any]) -> dict[str, Any]:
                 walk(item.get("item") or [])
                 continue
             if link_id not in shapes:
-                raise AnswerError(link_id, f"unknown question {link_id!r}")
+                raise AnswerError(link_id, f"unknown question {link_id!r} in version {version}")
+            section, _, name = link_id.rpartition(".")
+            target = body[section] if section else body
+            if link_id in RECORD_ONLY:
+                target.setdefault(name, []).append(_identifier(item))
+                continue
             kind, _, repeats, _ = shapes[link_id]
             values = [_answer_value(link_id, kind, a) for a in item.get("answer") or []]
             if not repeats and len(values) > 1:
                 raise AnswerError(link_id, "this question takes one answer")
-            section, _, name = link_id.rpartition(".")
-            target = body[section] if section else body
             target[name] = values if repeats else (values[0] if values else None)
 
     walk(response.get("item") or [])
     # A repeating question left unanswered means "none of these".
     for link_id, (_, _, repeats, _) in shapes.items():
         section, _, name = link_id.rpartition(".")
-        if repeats and name not in body[section]:
+        if repeats and link_id not in RECORD_ONLY and name not in body[section]:
             body[section][name] = []
     return body
+
+
+def _identifier(item: dict[str, Any]) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    for part in item.get("item") or []:
+        name = str(part.get("linkId", "")).removeprefix("patient.identifiers.")
+        if name not in ("system", "value"):
+            raise AnswerError(str(part.get("linkId")), "an identifier has a system and a value")
+        answers = part.get("answer") or []
+        if len(answers) != 1:
+            raise AnswerError(str(part.get("linkId")), "this question takes one answer")
+        parts[name] = _answer_value(str(part.get("linkId")), "string", answers[0])
+    return parts
 
 
 def _answer_value(link_id: str, kind: Kind, answer: dict[str, Any]) -> Any:

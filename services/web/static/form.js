@@ -17,11 +17,13 @@
     heading.focus();
   }
 
-  // Questions that only matter after a "yes" elsewhere.
+  // Follow-up questions, shown after an answer elsewhere ("yes", or pain spreading into a leg).
   function toggleConditional() {
     form.querySelectorAll("[data-shown-when]").forEach(function (field) {
-      var yes = document.getElementById(field.getAttribute("data-shown-when") + "-true");
-      field.hidden = !(yes && yes.checked);
+      var values = field.getAttribute("data-shown-values").split(" ");
+      var name = field.getAttribute("data-shown-when").replace(/-/g, ".");
+      var chosen = form.querySelector('input[name="' + name + '"]:checked');
+      field.hidden = !(chosen && values.indexOf(chosen.value) !== -1);
     });
   }
   form.addEventListener("change", toggleConditional);
