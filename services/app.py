@@ -1,6 +1,7 @@
 """The ASGI application: routers, error handlers and middleware wired together."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.core import migrations
 from services.core.config import Settings, get_settings
@@ -22,9 +24,12 @@ from services.export.router import router as export_router
 from services.intake.router import router as intake_router
 from services.privacy.router import router as privacy_router
 from services.referrals.router import router as referrals_router
+from services.rulechange import service as rulechange
 from services.triage.router import router as triage_router
 from services.web.router import HERE as WEB_DIR
 from services.web.router import router as web_router
+
+LOG = logging.getLogger("backstride")
 
 DESCRIPTION = """
 Clinician intake and referral service for runners with low back pain.
@@ -46,6 +51,19 @@ def tune_collector() -> None:
     gc.set_threshold(20_000, 20, 100)
 
 
+async def retriage_at_startup(db: Database) -> None:
+    """Waiting referrals are re-triaged under the deployed ruleset before the first request.
+    A database that is not reachable or not migrated yet is left alone (readyz says so);
+    `backstride triage retriage` does the same work later."""
+    try:
+        if await migrations.current_revision(db.engine) != migrations.head_revision():
+            LOG.warning("re-triage skipped at start-up: the database is not at the migrations' head")
+            return
+        await rulechange.retriage(db)
+    except (OSError, SQLAlchemyError) as exc:
+        LOG.warning("re-triage skipped at start-up: %s; run `backstride triage retriage`", type(exc).__name__)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """Build the app. Tests pass their own `database`; otherwise one is made from settings."""
     settings = settings or get_settings()
@@ -55,6 +73,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.retriage_on_startup:
+            await retriage_at_startup(db)
         yield
         if owns_database:
             await db.dispose()

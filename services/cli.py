@@ -6,8 +6,9 @@ import logging.config
 import secrets
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -22,6 +23,10 @@ from services.core.errors import ServiceError
 from services.core.observability import log_config
 from services.core.schemas import ClinicCreated, Role
 from services.export.worker import Worker
+from services.rulechange import service as rulechange
+from services.rulechange.impact import impact as rulechange_impact
+from services.rulechange.text import impact_table
+from services.triage import service as triage
 
 T = TypeVar("T")
 
@@ -32,8 +37,10 @@ DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
 app = typer.Typer(help="Backstride: intake, triage and referrals for runners with low back pain.", no_args_is_help=True)
 clinic_app = typer.Typer(help="Manage clinics.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage physios and clinic admins.", no_args_is_help=True)
+triage_app = typer.Typer(help="Change the triage rules safely.", no_args_is_help=True)
 app.add_typer(clinic_app, name="clinic")
 app.add_typer(user_app, name="user")
+app.add_typer(triage_app, name="triage")
 
 
 @app.command()
@@ -87,6 +94,34 @@ def worker(
 
     attempted = asyncio.run(work())
     typer.echo(f"worker stopped after {attempted} delivery attempts")
+
+
+@triage_app.command("impact")
+def triage_impact(
+    rules: Annotated[Path, typer.Option(help="The candidate rules file (YAML, like services/triage/rules.yaml)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """What a candidate rules file would change: every stored intake (not erased) re-triaged with
+    the deployed rules and with the candidate, per urgency and per rule. Writes nothing."""
+    try:
+        candidate = triage.parse_rules(rules.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, triage.RulesError) as exc:
+        typer.echo(f"error: {rules} does not load: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    report = _run(_with_database(lambda database: rulechange_impact(database, candidate)))
+    typer.echo(report.model_dump_json(indent=2) if as_json else impact_table(report))
+
+
+@triage_app.command("retriage")
+def triage_retriage(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Re-triage open referrals (new, in review) with the deployed rules, as API start-up does:
+    more urgent results escalate, less urgent ones are suggested for a person to decide."""
+    report = _run(_with_database(rulechange.retriage))
+    if as_json:
+        typer.echo(report.model_dump_json())
+    else:
+        counts = ", ".join(f"{n} {o}" for o, n in report.counts().items())
+        typer.echo(f"re-triaged with rules {report.ruleset_version}: {counts}")
 
 
 @clinic_app.command("create")
@@ -182,6 +217,14 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     except ServiceError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+
+
+async def _with_database(work: Callable[[Database], Awaitable[T]]) -> T:
+    database = Database(get_settings().database_url, pooled=False)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
 
 
 @asynccontextmanager

@@ -105,7 +105,10 @@ EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "60"))
 RANDOM = os.environ.get("CONTRACT_RANDOM") == "1"
 KEY_OPERATIONS = {"/v1/intakes", "/v1/triage/evaluate", "/fhir/QuestionnaireResponse"}
 # A random If-Match never names the current version, so success cannot be asked of these.
-NEEDS_PRECONDITION = {("POST", "/v1/referrals/{referral_id}/transitions")}
+NEEDS_PRECONDITION = {
+    ("POST", "/v1/referrals/{referral_id}/transitions"),
+    ("POST", "/v1/referrals/{referral_id}/urgency"),
+}
 
 # Negative cases only exist for operations that take input.
 OPERATIONS = [

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=16, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
+    # Re-triage open referrals under the deployed ruleset before serving (SPEC §5a).
+    retriage_on_startup: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -124,6 +124,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
+async def read_only(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction writes nothing: READ ONLY on PostgreSQL; on SQLite a deferred
+    BEGIN, so it does not queue writers behind it as BEGIN IMMEDIATE would."""
+    async with database.sessionmaker() as session:
+        connection = await session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+@asynccontextmanager
 async def unit_of_work(session: AsyncSession) -> AsyncIterator[None]:
     """Commit if the block succeeds; roll back if it raises, unless the error asks to keep its writes."""
     try:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 class ReferralChanged:
     clinic_id: uuid.UUID
     referral_id: uuid.UUID
-    event: Literal["referral.created", "referral.status_changed"]
+    event: Literal["referral.created", "referral.status_changed", "referral.retriaged", "referral.urgency_changed"]
     at: datetime
 
 

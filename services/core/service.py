@@ -51,7 +51,7 @@ class Principal:
     """Who is calling, for which clinic, allowed to do what."""
 
     clinic_id: uuid.UUID
-    kind: Literal["secret", "publishable", "user"]
+    kind: Literal["secret", "publishable", "user", "system"]  # system: Backstride itself (re-triage)
     scopes: frozenset[str]
     allowed_origins: tuple[str, ...] = ()
     key_id: uuid.UUID | None = None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool, StringConstraints, model_vali
 from services.core.schemas import PageQuery, StrictModel
 
 ExportStatus = Literal["pending", "delivered", "dead"]
-ExportEvent = Literal["referral.created", "referral.status_changed"]
+ExportEvent = Literal["referral.created", "referral.status_changed", "referral.retriaged", "referral.urgency_changed"]
 BaseUrl = Annotated[
     str, StringConstraints(max_length=500, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$")
 ]

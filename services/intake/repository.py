@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
@@ -26,6 +27,12 @@ _INSERT_ONCE = {
     .returning(col(Intake.id))
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+
+
+async def clinics_with_intakes(session: AsyncSession) -> list[uuid.UUID]:
+    """Every clinic that has intakes (for work across clinics: the triage impact report)."""
+    statement = select(col(Intake.clinic_id)).distinct().order_by(col(Intake.clinic_id))
+    return list((await session.execute(statement)).scalars())
 
 
 class IntakeRepository(ClinicScopedRepository[Intake]):
@@ -58,6 +65,17 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
             .order_by(col(Intake.created_at), col(Intake.id))
         )
         return list((await self.session.execute(statement)).scalars())
+
+    async def page_kept(self, after: uuid.UUID | None, limit: int) -> list[Any]:
+        """A page of the clinic's intakes not erased, by id (plain rows: id, created_at, intake_date,
+        answers), for reading them all a page at a time."""
+        columns = (col(Intake.id), col(Intake.created_at), col(Intake.intake_date), col(Intake.answers))
+        statement = (
+            self.scoped(select(*columns)).where(col(Intake.erased_at).is_(None)).order_by(col(Intake.id)).limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(col(Intake.id) > after)
+        return list((await self.session.execute(statement)).all())
 
     async def erase(self, intake_ids: list[uuid.UUID], marker: dict[str, Any], now: datetime) -> int:
         """Replace the answers with `marker` and forget the idempotency key; returns how many were erased."""

@@ -3,7 +3,9 @@
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +13,7 @@ from services.core.db import utcnow
 from services.core.errors import Conflict, Gone, NotFound, Unprocessable
 from services.core.observability import INTAKES
 from services.core.service import Principal
+from services.intake import repository
 from services.intake.repository import IntakeRepository
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
 from services.referrals import service as referrals
@@ -130,6 +133,41 @@ async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UU
     return StoredIntake.model_validate(
         {**intake.answers, "id": intake.id, "created_at": intake.created_at}, context={"stored": True}
     )
+
+
+@dataclass(frozen=True)
+class TriageInput:
+    """What triage reads of a stored intake: the answers, and the day the age is taken on."""
+
+    intake: StoredIntake
+    on: date
+
+
+def _triage_input(intake_id: uuid.UUID, created_at: datetime, on: date | None, answers: dict[str, Any]) -> TriageInput:
+    stored = StoredIntake.model_validate(
+        {**answers, "id": intake_id, "created_at": created_at}, context={"stored": True}
+    )
+    return TriageInput(stored, on or created_at.date())  # intakes from before v2 have no intake date
+
+
+async def triage_input(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> TriageInput | None:
+    """The intake as triage reads it (to triage it again), or None once the patient's data was erased."""
+    intake = await IntakeRepository(session, clinic_id).get(intake_id)
+    if intake is None or intake.erased_at is not None:
+        return None
+    return _triage_input(intake.id, intake.created_at, intake.intake_date, intake.answers)
+
+
+async def clinics_with_intakes(session: AsyncSession) -> list[uuid.UUID]:
+    return await repository.clinics_with_intakes(session)
+
+
+async def page_for_triage(
+    session: AsyncSession, clinic_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[TriageInput]:
+    """A page of the clinic's intakes not erased, oldest id first after `after`, as triage reads them."""
+    rows = await IntakeRepository(session, clinic_id).page_kept(after, limit)
+    return [_triage_input(r.id, r.created_at, r.intake_date, r.answers) for r in rows]
 
 
 async def kept(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake | None:

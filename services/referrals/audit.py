@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from services.core.service import Principal
 from services.referrals.models import ReferralEvent
@@ -17,18 +18,20 @@ def event(
     from_status: str | None = None,
     to_status: str | None = None,
     note: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> ReferralEvent:
     return ReferralEvent(
         clinic_id=principal.clinic_id,
         referral_id=referral_id,
         at=now,
-        actor_type="user" if principal.kind == "user" else "key",
+        actor_type=principal.kind if principal.kind in ("user", "system") else "key",
         actor_id=principal.user_id or principal.key_id,
         actor_label=principal.label,
         action=action,
         from_status=from_status,
         to_status=to_status,
         note=note,
+        detail=detail,
     )
 
 

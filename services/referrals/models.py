@@ -48,6 +48,10 @@ class Referral(SQLModel, table=True):
     # The whole TriageResult as given at intake time, with its ruleset_version.
     triage: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     ruleset_version: str = Field(sa_column=Column(String(32), nullable=False))
+    # The ruleset an open referral was last re-triaged or checked against (None: ruleset_version).
+    rules_checked_version: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    # The last urgency a person set: {by, at, from, to, reason}; None while triage's stands.
+    urgency_override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -67,12 +71,14 @@ class ReferralEvent(SQLModel, table=True):
     clinic_id: uuid.UUID = Field(foreign_key="clinics.id", ondelete="CASCADE")
     referral_id: uuid.UUID = Field(foreign_key="referrals.id", ondelete="CASCADE")
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
-    actor_type: str = Field(sa_column=Column(String(8), nullable=False))  # "user" | "key"
+    actor_type: str = Field(sa_column=Column(String(8), nullable=False))  # "user" | "key" | "system"
     actor_id: uuid.UUID | None = Field(default=None)
     # An email or a key prefix, kept as it was when the event happened.
     actor_label: str = Field(sa_column=Column(String(254), nullable=False))
-    # created|viewed|claimed|transitioned|noted|exported|erased
-    action: str = Field(sa_column=Column(String(16), nullable=False))
+    # created|viewed|claimed|transitioned|noted|exported|erased|retriaged|retriage_suggested|urgency_changed
+    action: str = Field(sa_column=Column(String(32), nullable=False))
     from_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     to_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # What changed, for re-triage and urgency changes: {from, to} or the suggested result.
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))

@@ -5,16 +5,30 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Select, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
 from services.referrals.models import Referral, ReferralEvent
+from services.referrals.schemas import OPEN_STATUSES
 
 QUEUE_ORDER = (col(Referral.urgency_rank), col(Referral.created_at), col(Referral.id))
 
 
 _COLUMNS = tuple(Referral.__table__.columns)  # type: ignore[attr-defined]
+
+
+def _retriage_due(version: str) -> list[ColumnElement[bool]]:
+    """Open, not erased, and not yet triaged or checked against ruleset `version`."""
+    checked = func.coalesce(col(Referral.rules_checked_version), col(Referral.ruleset_version))
+    return [col(Referral.status).in_(OPEN_STATUSES), col(Referral.erased_at).is_(None), checked != version]
+
+
+async def clinics_due_for_retriage(session: AsyncSession, version: str) -> list[uuid.UUID]:
+    """Clinics with open referrals to re-triage (the open-queue index keeps this to the open rows)."""
+    statement = select(col(Referral.clinic_id)).where(*_retriage_due(version)).distinct()
+    return list((await session.execute(statement)).scalars())
 
 
 class ReferralRepository(ClinicScopedRepository[Referral]):
@@ -120,25 +134,61 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
             **extra,
         )
 
+    async def due_for_retriage(self, version: str, after: uuid.UUID | None, limit: int) -> list[Referral]:
+        """Open referrals (new, in review; not erased) not yet triaged or checked against `version`, by id."""
+        statement = self.scoped(select(Referral)).where(*_retriage_due(version)).order_by(col(Referral.id)).limit(limit)
+        if after is not None:
+            statement = statement.where(col(Referral.id) > after)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def retriaged(self, referral: Referral, version: str, bump: bool, **values: Any) -> Referral | None:
+        """Record a re-triage against `version` if no one has (nor changed the referral) since it was read:
+        a conditional UPDATE, so two processes re-triaging at once record it once. `bump`: the referral
+        itself changed (a new ETag); a suggestion only marks it checked."""
+        where = [col(Referral.id) == referral.id, col(Referral.version) == referral.version, *_retriage_due(version)]
+        if bump:
+            return await self._update(where, rules_checked_version=version, **values)
+        statement = (
+            update(Referral)
+            .where(col(Referral.clinic_id) == self.clinic_id, *where)
+            .values(rules_checked_version=version)
+            .returning(Referral)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def set_urgency(self, referral_id: uuid.UUID, version: int, **values: Any) -> Referral | None:
+        """A person's urgency change, if the referral is still at `version` and not erased."""
+        return await self._update(
+            [col(Referral.id) == referral_id, col(Referral.version) == version, col(Referral.erased_at).is_(None)],
+            **values,
+        )
+
     async def erase(self, referral_id: uuid.UUID, triage: dict[str, Any], now: datetime) -> Referral | None:
         """Close the referral with only statistics left of its triage; None if already erased."""
         return await self._update(
             [col(Referral.id) == referral_id, col(Referral.erased_at).is_(None)],
             status="closed",
             triage=triage,
+            urgency_override=None,  # its reason is free text about the patient
             updated_at=now,
             erased_at=now,
         )
 
     async def clear_notes(self, referral_ids: list[uuid.UUID]) -> int:
-        statement = (
+        """Remove the notes (and re-triage or urgency details) on these referrals' audit trails;
+        returns how many notes were removed."""
+        scope = (col(ReferralEvent.clinic_id) == self.clinic_id, col(ReferralEvent.referral_id).in_(referral_ids))
+        notes = (
             update(ReferralEvent)
-            .where(col(ReferralEvent.clinic_id) == self.clinic_id, col(ReferralEvent.referral_id).in_(referral_ids))
-            .where(col(ReferralEvent.note).is_not(None))
+            .where(*scope, col(ReferralEvent.note).is_not(None))
             .values(note=None)
             .execution_options(synchronize_session="fetch")
         )
-        return int((await self.session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+        removed = int((await self.session.execute(notes)).rowcount)  # type: ignore[attr-defined]
+        details = update(ReferralEvent).where(*scope, col(ReferralEvent.detail).is_not(None)).values(detail=None)
+        await self.session.execute(details.execution_options(synchronize_session="fetch"))
+        return removed
 
     async def all_events(self, referral_ids: list[uuid.UUID]) -> list[ReferralEvent]:
         """Every event of these referrals, oldest first (a patient's whole trail, unpaginated)."""

@@ -20,11 +20,13 @@ from services.referrals.schemas import (
     ReferralOut,
     ReferralPage,
     TransitionIn,
+    UrgencyIn,
 )
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
 Reader = Annotated[Principal, Depends(require("referrals:read"))]
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=200, description="The ETag from your last read")]
 Writer = Annotated[Principal, Depends(require("referrals:write"))]
 
 
@@ -84,9 +86,7 @@ async def transition(
     response: Response,
     session: Session,
     principal: Writer,
-    if_match: Annotated[
-        str | None, Header(alias="If-Match", max_length=200, description="The ETag from your last read")
-    ] = None,
+    if_match: IfMatch = None,
 ) -> ReferralOut:
     """Move a referral: new → in_review → accepted | declined; accepted → scheduled → closed;
     declined → closed. Other moves are 409; a stale `If-Match` is 412, a missing one 428.
@@ -94,6 +94,30 @@ async def transition(
     moved = await service.transition(session, principal, referral_id, body.to, body.note, if_match)
     response.headers["ETag"] = service.etag(moved.version)
     return moved
+
+
+@router.post(
+    "/{referral_id}/urgency",
+    response_model=ReferralOut,
+    responses=responses(401, 403, 404, 409, 412, 413, 422, 428, 503),
+)
+async def change_urgency(
+    referral_id: uuid.UUID,
+    body: UrgencyIn,
+    response: Response,
+    session: Session,
+    principal: Writer,
+    if_match: IfMatch = None,
+) -> ReferralOut:
+    """Set the urgency by a person's judgement (a physio or clinic admin; keys get 403). `pathway`
+    defaults to the urgency's usual one (emergency → emergency_department, urgent → urgent_medical,
+    routine → physiotherapy, self_care → self_management) and must belong to the urgency; `due_at`
+    becomes now + that pathway's due time (0, 12, 24, 120, 120, 336 h). Who, from, to and `reason`
+    go on the audit trail (`urgency_changed`) and into the export. Closed or declined referrals
+    keep theirs (409); a stale `If-Match` is 412, a missing one 428."""
+    changed = await service.change_urgency(session, principal, referral_id, body, if_match)
+    response.headers["ETag"] = service.etag(changed.version)
+    return changed
 
 
 @router.post(
@@ -112,5 +136,7 @@ async def list_events(
     referral_id: uuid.UUID, session: Session, principal: Reader, page: Annotated[PageQuery, Query()]
 ) -> EventPage:
     """The audit trail: who created, viewed, claimed, moved, annotated, exported or erased the
-    referral, and when."""
+    referral, and when; re-triage under a new ruleset (`retriaged` with from/to, or
+    `retriage_suggested` with the suggested result in `detail`) and urgency changes by a person
+    (`urgency_changed`, with the reason in `note`)."""
     return await service.list_events(session, principal, referral_id, page)

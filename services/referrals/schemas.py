@@ -59,6 +59,23 @@ StoredTriage = Annotated[
 ]
 
 
+class UrgencySetting(BaseModel):
+    urgency: Urgency
+    pathway: Pathway
+
+
+class UrgencyOverride(BaseModel):
+    """The last urgency a person set on the referral, over triage's."""
+
+    by: str = Field(description="The user's email")
+    at: datetime
+    from_: UrgencySetting = Field(alias="from")
+    to: UrgencySetting
+    reason: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
 class ReferralOut(BaseModel):
     id: uuid.UUID
     intake_id: uuid.UUID
@@ -75,6 +92,9 @@ class ReferralOut(BaseModel):
     overdue: bool = Field(description="Still new or in review after due_at")
     version: int = Field(description="Changes with every update; sent as the ETag")
     erased_at: datetime | None = Field(description="When the patient's data was erased (POST /v1/patient-data/erase)")
+    urgency_override: UrgencyOverride | None = Field(
+        description="Set when a person changed the urgency (POST /v1/referrals/{id}/urgency): who, when, from, to, why"
+    )
 
 
 class ReferralDetail(ReferralOut):
@@ -97,16 +117,42 @@ class NoteIn(StrictModel):
     text: Note2000 = Field(min_length=1)
 
 
+class UrgencyIn(StrictModel):
+    urgency: Urgency
+    pathway: Pathway | None = Field(
+        default=None, description="Defaults to the urgency's usual pathway; must belong to the urgency"
+    )
+    reason: Note2000 = Field(min_length=1, description="Why: goes on the audit trail and into the export")
+
+
 class EventOut(BaseModel):
     id: uuid.UUID
     at: datetime
-    actor_type: Literal["user", "key"]
+    actor_type: Literal["user", "key", "system"]
     actor_id: uuid.UUID | None
-    actor: str = Field(description="The user's email or the key's prefix")
-    action: Literal["created", "viewed", "claimed", "transitioned", "noted", "exported", "erased"]
+    actor: str = Field(description="The user's email, the key's prefix, or Backstride itself (re-triage)")
+    action: Literal[
+        "created",
+        "viewed",
+        "claimed",
+        "transitioned",
+        "noted",
+        "exported",
+        "erased",
+        "retriaged",
+        "retriage_suggested",
+        "urgency_changed",
+    ]
     from_status: Status | None
     to_status: Status | None
-    note: str | None = Field(description="A note, or the reason given for an erasure; notes are removed by erasure")
+    note: str | None = Field(
+        description="A note, the reason given for an erasure or an urgency change; notes are removed by erasure"
+    )
+    detail: dict[str, Any] | None = Field(
+        default=None,
+        description="retriaged and urgency_changed: {from, to} (urgency, pathway, due_at, ruleset_version); "
+        "retriage_suggested: {from, suggested: the new TriageResult}",
+    )
 
 
 class EventPage(BaseModel):

@@ -1,7 +1,6 @@
 """The referral queue's rules: ordering, claims, the transition table, optimistic
 concurrency and the audit trail."""
 
-import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -11,12 +10,20 @@ from sqlmodel import col
 
 from services.core import events
 from services.core.db import utcnow
-from services.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unprocessable
+from services.core.errors import Unprocessable
 from services.core.events import ReferralChanged
 from services.core.pagination import decode_cursor, page
 from services.core.schemas import PageQuery
 from services.core.service import Principal
-from services.referrals import audit
+from services.referrals import audit, repository
+from services.referrals.guards import IfMatchRequired as IfMatchRequired
+from services.referrals.guards import IllegalTransition as IllegalTransition
+from services.referrals.guards import NeedsUser as NeedsUser
+from services.referrals.guards import ReferralClaimed as ReferralClaimed
+from services.referrals.guards import ReferralNotFound as ReferralNotFound
+from services.referrals.guards import StaleVersion as StaleVersion
+from services.referrals.guards import check_version, fetch
+from services.referrals.guards import etag as etag
 from services.referrals.models import Referral
 from services.referrals.patient_data import ReferralErased as ReferralErased
 from services.referrals.patient_data import erase as erase
@@ -35,47 +42,10 @@ from services.referrals.schemas import (
     ReferralPage,
     Status,
 )
+from services.referrals.urgency import apply_retriage as apply_retriage
+from services.referrals.urgency import change_urgency as change_urgency
 from services.referrals.views import to_out as to_out
 from services.triage.schemas import TriageResult
-
-
-class ReferralNotFound(NotFound):
-    title, slug = "Referral not found", "referral-not-found"
-
-
-class ReferralClaimed(Conflict):
-    title, slug = "Referral claimed", "referral-claimed"
-
-
-class IllegalTransition(Conflict):
-    title, slug = "Illegal transition", "illegal-transition"
-
-
-class StaleVersion(PreconditionFailed):
-    title, slug = "Stale version", "stale-version"
-
-
-class IfMatchRequired(PreconditionRequired):
-    title, slug = "If-Match required", "if-match-required"
-
-
-class NeedsUser(Forbidden):
-    title, slug = "A user must do this", "needs-user"
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-_ETAG = re.compile(r'(?:W/)?"?([0-9]{1,18})"?')
-
-
-def _matches(if_match: str, version: int) -> bool:
-    """RFC 9110 If-Match: `*` or a list of ETags, one of which must be the current one."""
-    tags = [tag.strip() for tag in if_match.split(",")]
-    if "*" in tags:
-        return True
-    return any((m := _ETAG.fullmatch(tag)) is not None and int(m.group(1)) == version for tag in tags)
 
 
 async def open_referral(
@@ -133,17 +103,10 @@ async def queue(session: AsyncSession, principal: Principal, query: QueueQuery) 
     return ReferralPage(items=[to_out(r, now) for r in items], next_cursor=next_cursor)
 
 
-async def _get(repo: ReferralRepository, referral_id: uuid.UUID) -> Referral:
-    referral = await repo.get(referral_id)
-    if referral is None:
-        raise ReferralNotFound(f"no referral {referral_id}")
-    return referral
-
-
 async def view(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
     """A referral, its reading recorded on the audit trail (who looked at which patient's data)."""
     repo = ReferralRepository(session, principal.clinic_id)
-    return await _viewed(repo, principal, await _get(repo, referral_id))
+    return await _viewed(repo, principal, await fetch(repo, referral_id))
 
 
 async def view_for_intake(session: AsyncSession, principal: Principal, intake_id: uuid.UUID) -> ReferralOut:
@@ -157,7 +120,7 @@ async def view_for_intake(session: AsyncSession, principal: Principal, intake_id
 
 async def current(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> ReferralOut:
     """The referral as it is now, for machines (the export worker); not an audited read."""
-    return to_out(await _get(ReferralRepository(session, clinic_id), referral_id), utcnow())
+    return to_out(await fetch(ReferralRepository(session, clinic_id), referral_id), utcnow())
 
 
 async def changed(
@@ -192,15 +155,27 @@ async def _viewed(repo: ReferralRepository, principal: Principal, referral: Refe
     return to_out(referral, now)
 
 
+async def clinics_with_open_referrals(session: AsyncSession, version: str) -> list[uuid.UUID]:
+    """Clinics with open referrals not triaged or checked against ruleset `version` (re-triage's work)."""
+    return await repository.clinics_due_for_retriage(session, version)
+
+
+async def due_for_retriage(
+    session: AsyncSession, clinic_id: uuid.UUID, version: str, after: uuid.UUID | None, limit: int
+) -> list[Referral]:
+    """The clinic's open referrals (not erased) not yet triaged or checked against `version`, by id."""
+    return await ReferralRepository(session, clinic_id).due_for_retriage(version, after, limit)
+
+
 async def claim(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
     repo = ReferralRepository(session, principal.clinic_id)
     if principal.user_id is None:
-        await _get(repo, referral_id)  # another clinic's id is a 404 whoever asks
+        await fetch(repo, referral_id)  # another clinic's id is a 404 whoever asks
         raise NeedsUser("a referral is claimed by a physio's access token, not a key")
     now = utcnow()
     claimed = await repo.claim(referral_id, principal.user_id, now)
     if claimed is None:
-        current = await _get(repo, referral_id)
+        current = await fetch(repo, referral_id)
         raise ReferralClaimed(f"the referral is {current.status.replace('_', ' ')}; it can no longer be claimed")
     await _claimed(session, repo, principal, claimed, now)
     return to_out(claimed, now)
@@ -236,11 +211,8 @@ async def transition(
 ) -> ReferralOut:
     """Move a referral along the transition table, if the caller's version is current."""
     repo = ReferralRepository(session, principal.clinic_id)
-    referral = await _get(repo, referral_id)
-    if if_match is None:
-        raise IfMatchRequired(f"send If-Match: {etag(referral.version)} (the ETag you last read)")
-    if not _matches(if_match, referral.version):
-        raise StaleVersion(f"the referral changed; it is now at {etag(referral.version)}")
+    referral = await fetch(repo, referral_id)
+    check_version(referral, if_match)
     if to not in TRANSITIONS[referral.status]:
         raise IllegalTransition(f"a referral cannot go from {referral.status} to {to}")
     extra: dict[str, object] = {}
@@ -283,7 +255,7 @@ async def list_events(
 ) -> EventPage:
     """The referral's audit trail, oldest first."""
     repo = ReferralRepository(session, principal.clinic_id)
-    await _get(repo, referral_id)
+    await fetch(repo, referral_id)
     after = decode_cursor(query.cursor, datetime, uuid.UUID) if query.cursor else None
     rows = await repo.events(referral_id, after, query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda e: (e.at, e.id))

@@ -122,8 +122,17 @@ def read(answers: Answers, ruleset: Ruleset, birth_date: date | None, on: date) 
 
 def evaluate(answers: Answers, ruleset: Ruleset, birth_date: date | None, on: date) -> TriageResult:
     """Triage `answers` for a person born on `birth_date` (None: unknown), on the intake date `on`."""
+    return run(answers, ruleset, birth_date, on)[0]
+
+
+def run(answers: Answers, ruleset: Ruleset, birth_date: date | None, on: date) -> tuple[TriageResult, list[str]]:
+    """The result, and the ids of every rule that fired (focus-area rules included)."""
     data = read(answers, ruleset, birth_date, on)
     matched = [rule for rule in ruleset.rules if holds(rule.when, data) is True]
+    return _result(matched, data, ruleset), [rule.id for rule in matched]
+
+
+def _result(matched: list[Rule], data: dict[str, Any], ruleset: Ruleset) -> TriageResult:
     referring = sorted((r for r in matched if r.urgency), key=lambda r: _URGENCY_RANK[r.urgency or "self_care"])
     sc = ruleset.self_care
     urgency: Urgency = referring[0].urgency if referring and referring[0].urgency else "self_care"

@@ -1,14 +1,42 @@
-"""Triage as other services use it: evaluate answers against the current ruleset."""
+"""Triage as other services use it: evaluate answers against the current ruleset (or a candidate)."""
+
+__all__ = ["RulesError", "current_ruleset", "emergency_answers", "evaluate", "parse_rules", "run"]
 
 from datetime import date
 
 from services.triage import engine, ruleset
-from services.triage.ruleset import Ruleset
+from services.triage.ruleset import RulesError, Ruleset
 from services.triage.schemas import Answers, TriageResult
 
 
 def current_ruleset() -> Ruleset:
     return ruleset.load()
+
+
+def emergency_answers() -> dict[str, bool]:
+    """Answers that by themselves make the result an emergency: the deployed ruleset's emergency
+    rules whose whole condition is one yes/no answer (`neuro.saddle_numbness` is true, ...)."""
+    return {
+        rule.when.field: rule.when.equals
+        for rule in ruleset.load().rules
+        if rule.urgency == "emergency"
+        and rule.when.field is not None
+        and not rule.when.field.startswith("facts.")
+        and isinstance(rule.when.equals, bool)
+    }
+
+
+def parse_rules(text: str) -> Ruleset:
+    """A candidate ruleset from YAML text, checked as the deployed one is; RulesError names the
+    rule and the field that do not load."""
+    return ruleset.parse(text)
+
+
+def run(
+    answers: Answers, birth_date: date | None, on: date, rules: Ruleset | None = None
+) -> tuple[TriageResult, list[str]]:
+    """Triage with `rules` (default: the deployed ruleset): the result and the ids of the rules that fired."""
+    return engine.run(answers, rules or ruleset.load(), birth_date, on)
 
 
 def evaluate(answers: Answers, birth_date: date | None, on: date) -> TriageResult:

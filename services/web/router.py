@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from services.core.auth import Session
 from services.core.errors import ServiceError
@@ -22,6 +23,8 @@ from services.web import service
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["pathway_words"] = service.PATHWAY_WORDS
+templates.env.globals["urgency_words"] = service.URGENCY_WORDS
+templates.env.globals["event_words"] = service.event_words
 router = APIRouter(include_in_schema=False)
 COOKIE = "bs_session"
 STATUSES = list(TRANSITIONS)
@@ -42,7 +45,12 @@ async def embed_form(request: Request, session: Session, key: Annotated[str, Que
     response = templates.TemplateResponse(
         request,
         "form.html",
-        {"steps": service.form_steps(), "key": key, "idempotency_key": service.new_idempotency_key()},
+        {
+            "steps": service.form_steps(),
+            "key": key,
+            "idempotency_key": service.new_idempotency_key(),
+            "early_alert": service.early_alert(),
+        },
     )
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; frame-ancestors {ancestors}; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -144,7 +152,9 @@ async def referral_page(referral_id: uuid.UUID, request: Request, session: Sessi
     answers = await intake.stored(session, user.clinic_id, referral.intake_id)
     moves = sorted(TRANSITIONS[referral.status])
     return _page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
-                                            "me": user.user_id})  # fmt: skip
+                                            "me": user.user_id, "suggestion": service.open_suggestion(trail.items),
+                                            "escalation": service.last_escalation(trail.items),
+                                            "urgencies": URGENCIES})  # fmt: skip
 
 
 @router.post("/ui/referrals/{referral_id}/{action}")
@@ -157,6 +167,7 @@ async def referral_action(
     to: Annotated[str, Form(max_length=20)] = "",
     version: Annotated[str, Form(max_length=20)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
+    pathway: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     user = await _user(request, session)
     if user is None:
@@ -165,7 +176,11 @@ async def referral_action(
     if not service.csrf_ok(request.app.state.settings, request.cookies.get(COOKIE), csrf):
         return _to(back, msg="That form had expired. Please try again.")
     try:
-        message = await service.act(session, user, referral_id, action, to=to, version=version, note=note)
+        message = await service.act(
+            session, user, referral_id, action, to=to, version=version, note=note, pathway=pathway
+        )
+    except ValidationError:
+        message = "Give a reason for the change, and a pathway that fits the urgency."
     except ServiceError as exc:
         message = service.in_words(exc)
     return _to(back, msg=message)

@@ -17,10 +17,13 @@ from services.core.errors import NotFound, ServiceError, Unauthorized
 from services.core.service import Principal
 from services.export import service as export
 from services.referrals import service as referrals
-from services.referrals.schemas import TRANSITIONS
+from services.referrals.schemas import TRANSITIONS, EventOut, UrgencyIn
 from services.referrals.service import IllegalTransition, ReferralClaimed, StaleVersion
+from services.triage import service as triage
+from services.triage.schemas import USUAL_PATHWAY
 
 UI_SESSION = timedelta(hours=8)
+URGENCY_WORDS = {"emergency": "emergency", "urgent": "urgent", "routine": "routine", "self_care": "self-care"}
 # Each pathway as a physio would say it (SPEC §5).
 PATHWAY_WORDS = {
     "emergency_department": "Emergency department now",
@@ -30,6 +33,7 @@ PATHWAY_WORDS = {
     "physiotherapy": "Physiotherapy",
     "self_management": "Self-management",
 }
+EMERGENCY_ANSWER = "urn:backstride:fhir:StructureDefinition/emergency-answer"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 
@@ -41,13 +45,14 @@ class Question:
     text: str
     kind: str
     required: bool
-    options: list[str] = field(default_factory=list)
+    options: list[tuple[str, str]] = field(default_factory=list)  # (code, words)
     repeats: bool = False
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
     shown_when: str | None = None  # the id of the question this one follows up
     shown_values: list[str] = field(default_factory=list)  # its answers that show this one
+    emergency_if: str | None = None  # "true": this answer alone means emergency care (from the ruleset)
 
 
 @dataclass
@@ -77,39 +82,66 @@ def _question(item: dict[str, Any], items: dict[str, dict[str, Any]]) -> Questio
         text=item["text"],
         kind=item["type"],
         required=item.get("required", False),
-        options=[o["valueCoding"]["code"] for o in item.get("answerOption", [])],
+        options=[(o["valueCoding"]["code"], o["valueCoding"]["display"]) for o in item.get("answerOption", [])],
         repeats=item.get("repeats", False),
         minimum=bounds.get(MIN_VALUE),
         maximum=bounds.get(MAX_VALUE),
         max_length=item.get("maxLength"),
         shown_when=condition["question"].replace(".", "-") if condition else None,
         shown_values=_shown_values(condition, items) if condition else [],
+        emergency_if=next(
+            (str(e["valueBoolean"]).lower() for e in item.get("extension", []) if e["url"] == EMERGENCY_ANSWER),
+            None,
+        ),
     )
 
 
+# The form's steps. Warning signs come right after "About you", so an answer that means
+# emergency care is met, and warned about, before anything else is asked.
+STEPS: list[tuple[str, str, list[str]]] = [
+    ("you", "About you", ["patient"]),
+    ("nerves", "Warning signs: legs, bladder and bowel", [
+        "neuro.saddle_numbness", "neuro.bladder_or_bowel_change", "neuro.sexual_function_change",
+        "neuro.walking_difficulty", "neuro.leg_weakness", "neuro.weakness_progressing",
+        "neuro.numbness_or_tingling", "neuro.numbness_side", "pain.radiates_to_leg", "pain.leg_pain_side",
+    ]),
+    ("health", "Warning signs: your health", [
+        "history.fever", "history.fever_or_unwell", "history.abdominal_pain_or_faintness", "pain.night_pain",
+        "pain.hurts_to_hop_or_bear_weight", "history.recent_trauma", "history.recent_trauma_kind",
+        "history.unexplained_weight_loss", "history.iv_drug_use", "history.recent_infection_or_procedure",
+    ]),
+    ("pain", "Your back pain", ["pain", "function"]),
+    ("history", "Medical history", ["history"]),
+    ("running", "Your running", ["running", "self_report"]),
+    ("consent", "Check and send", ["notes", "consent"]),
+]  # fmt: skip
+
+
 def form_steps() -> list[Step]:
-    """The intake form in short steps, drawn from the same Questionnaire the FHIR API serves."""
+    """The intake form in short steps, drawn from the same Questionnaire the FHIR API serves.
+    A question goes to the first step that names it, or else its section."""
     items = export.intake_questionnaire()["item"]
-    groups = {g["linkId"]: g for g in items if g["type"] == "group"}
     # Every question by linkId; groups inside a section (identifiers an EHR fills in) are not
     # asked of the person.
-    questions = {q["linkId"]: q for g in groups.values() for q in g["item"] if q["type"] != "group"}
-    loose = [_question(i, questions) for i in items if i["type"] != "group"]
-
-    def step(step_id: str, title: str, *sections: str) -> Step:
-        asked = [item for name in sections for item in groups[name]["item"] if item["type"] != "group"]
-        return Step(step_id, title, [_question(item, questions) for item in asked])
-
-    steps = [
-        step("you", "About you", "patient"),
-        step("pain", "Your back pain", "pain", "function"),
-        step("nerves", "Numbness and weakness", "neuro"),
-        step("history", "Medical history", "history"),
-        step("running", "Your running", "running", "self_report"),
-        step("consent", "Check and send", "consent"),
+    questions = [q for i in items for q in (i["item"] if i["type"] == "group" else [i]) if q["type"] != "group"]
+    by_link = {q["linkId"]: q for q in questions}
+    placed: list[list[tuple[int, int, dict[str, Any]]]] = [[] for _ in STEPS]
+    for order, question in enumerate(questions):
+        link_id = question["linkId"]
+        section = link_id.split(".")[0]
+        index, names = next((n, names) for n, (_, _, names) in enumerate(STEPS) if link_id in names or section in names)
+        # In the order the step names them: questions by name first, then whole sections.
+        rank = names.index(link_id) if link_id in names else len(names) + names.index(section)
+        placed[index].append((rank, order, question))
+    return [
+        Step(step_id, title, [_question(q, by_link) for _, _, q in sorted(placed[n], key=lambda p: p[:2])])
+        for n, (step_id, title, _) in enumerate(STEPS)
     ]
-    steps[-1].questions = loose + steps[-1].questions  # notes, then consent, last
-    return steps
+
+
+def early_alert() -> str:
+    """What the form says the moment an answer means emergency care: the ruleset's own words."""
+    return triage.current_ruleset().pathway_advice["emergency_department"]
 
 
 async def publishable_clinic(session: AsyncSession, settings: Settings, key: str) -> Principal:
@@ -159,7 +191,15 @@ def new_idempotency_key() -> str:
 
 
 async def act(
-    session: AsyncSession, user: Principal, referral_id: uuid.UUID, action: str, *, to: str, version: str, note: str
+    session: AsyncSession,
+    user: Principal,
+    referral_id: uuid.UUID,
+    action: str,
+    *,
+    to: str,
+    version: str,
+    note: str,
+    pathway: str = "",
 ) -> str:
     """A physio's button press on a referral page; returns what to tell them."""
     if action == "claim":
@@ -170,10 +210,57 @@ async def act(
             raise IllegalTransition("unknown status")
         await referrals.transition(session, user, referral_id, to, note.strip() or None, f'"{version}"')  # type: ignore[arg-type]
         return f"Moved to {to.replace('_', ' ')}."
+    if action == "urgency":
+        if to not in URGENCY_WORDS:
+            raise ServiceError("choose an urgency")
+        body = UrgencyIn.model_validate({"urgency": to, "pathway": pathway or None, "reason": note.strip() or ""})
+        await referrals.change_urgency(session, user, referral_id, body, f'"{version}"')
+        return f"Urgency set to {URGENCY_WORDS[to]} ({PATHWAY_WORDS[body.pathway or USUAL_PATHWAY[body.urgency]]})."
     if action == "note" and note.strip():
         await referrals.add_note(session, user, referral_id, note.strip())
         return "Note added."
     return "Nothing to do."
+
+
+def _setting(value: dict[str, Any]) -> str:
+    return f"{URGENCY_WORDS.get(value['urgency'], value['urgency'])}, {PATHWAY_WORDS.get(value['pathway'], '?')}"
+
+
+def event_words(event: EventOut) -> str:
+    """One audit-trail line's what, in words (re-triage and urgency changes with from and to)."""
+    detail = event.detail or {}
+    if event.action == "retriaged" and detail:
+        return (
+            f"re-triaged under rules {detail['to']['ruleset_version']}: {_setting(detail['from'])} → "
+            f"{_setting(detail['to'])}"
+        )
+    if event.action == "retriage_suggested" and detail:
+        return f"new rules suggest {_setting(detail['suggested'])} (kept {_setting(detail['from'])})"
+    if event.action == "urgency_changed" and detail:
+        return f"changed the urgency: {_setting(detail['from'])} → {_setting(detail['to'])}"
+    return event.action.replace("_", " ")
+
+
+def last_escalation(events: list[EventOut]) -> str | None:
+    """The newest re-triage that made the referral more urgent, in words."""
+    for event in reversed(events):
+        detail = event.detail or {}
+        if event.action == "retriaged" and detail:
+            before, after = detail["from"], detail["to"]
+            if any(before[k] != after[k] for k in ("urgency", "pathway", "due_at")):
+                return f"Made more urgent by new triage rules ({after['ruleset_version']}): {event_words(event)}."
+    return None
+
+
+def open_suggestion(events: list[EventOut]) -> dict[str, Any] | None:
+    """The newest re-triage suggestion no person has acted on since (by changing the urgency)."""
+    for event in reversed(events):
+        if event.action == "urgency_changed":
+            return None
+        if event.action == "retriage_suggested" and event.detail:
+            suggested: dict[str, Any] = event.detail["suggested"]
+            return suggested
+    return None
 
 
 def in_words(error: ServiceError) -> str:

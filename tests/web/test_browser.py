@@ -4,14 +4,17 @@ are written to artifacts/screenshots/ (not committed)."""
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, FrameLocator, Page, expect
+import pytest
+from playwright.async_api import Browser, FrameLocator, Page, Route, expect
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from services.core.db import Database
 from services.intake.models import Intake
-from services.web.service import form_steps
+from services.rulechange import service as rulechange
+from services.web.service import Step, form_steps
 from tests.factories import intake_body
+from tests.rulechange.conftest import made_under_old_rules
 from tests.web.conftest import ARTIFACTS, AXE, Site
 
 BENIGN: dict[str, Any] = {
@@ -29,6 +32,21 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+async def answer_step(form: FrameLocator, step: Step, answers: dict[str, Any]) -> None:
+    """Answer one step's questions (yes/no questions default to no)."""
+    for q in step.questions:
+        value = answers.get(q.name, False if q.kind == "boolean" else None)
+        if value is None or not await form.locator(f"#{q.id}-field").is_visible():
+            continue
+        if q.kind == "boolean":
+            await form.locator(f"#{q.id}-{'true' if value else 'false'}").check()
+        elif q.kind == "choice":
+            for option in value if isinstance(value, list) else [value]:
+                await form.locator(f"#{q.id}-{option}").check()
+        else:
+            await form.locator(f"#{q.id}").fill(str(value))
+
+
 async def fill_form(
     page: Page, form: FrameLocator, answers: dict[str, Any], name: str, steps: int | None = None
 ) -> None:
@@ -36,17 +54,7 @@ async def fill_form(
     `steps`, only that many steps, moving on to the next."""
     all_steps = form_steps()
     for number, step in enumerate(all_steps[:steps]):
-        for q in step.questions:
-            value = answers.get(q.name, False if q.kind == "boolean" else None)
-            if value is None or not await form.locator(f"#{q.id}-field").is_visible():
-                continue
-            if q.kind == "boolean":
-                await form.locator(f"#{q.id}-{'true' if value else 'false'}").check()
-            elif q.kind == "choice":
-                for option in value if isinstance(value, list) else [value]:
-                    await form.locator(f"#{q.id}-{option}").check()
-            else:
-                await form.locator(f"#{q.id}").fill(str(value))
+        await answer_step(form, step, answers)
         await shot(page, f"{name}-step{number + 1}")
         if number < len(all_steps) - 1:
             await form.locator(f"#step-{step.id} .next").click()
@@ -90,7 +98,7 @@ async def test_runner_with_an_emergency(browser: Browser, site: Site) -> None:
 
 
 async def test_field_only_asked_when_relevant_and_server_errors_shown(browser: Browser, site: Site) -> None:
-    page = await browser.new_page()
+    page = await axe_ready_page(browser)
     await page.goto(site.host)
     form = page.frame_locator("iframe")
     await fill_form(
@@ -101,34 +109,125 @@ async def test_field_only_asked_when_relevant_and_server_errors_shown(browser: B
     await expect(error).to_contain_text("12 to 110")
     await expect(form.locator("#step-you")).to_be_visible()
     assert await form.locator("#patient-birth_date").get_attribute("aria-invalid") == "true"
+    # Refused for the age: where to seek help instead, and the safety advice.
+    await expect(form.locator("#age-help")).to_be_visible()
+    await expect(form.locator("#send-failed")).to_contain_text("do not wait")
     await shot(page, "errors-shown")
+    assert await axe_violations_in(page, "iframe") == []
     # numbness_side appears only after "yes" to numbness.
     await form.locator("#step-you .next").click()
-    await form.locator("#step-pain .next").click()
+    await expect(form.locator("#step-nerves")).to_be_visible()
     await expect(form.locator("#neuro-numbness_side-field")).to_be_hidden()
     await form.locator("#neuro-numbness_or_tingling-true").check()
     await expect(form.locator("#neuro-numbness_side-field")).to_be_visible()
 
 
-async def test_v2_questions_are_required_and_follow_ups_shown_after_their_answer(browser: Browser, site: Site) -> None:
+async def test_warning_signs_come_first_and_follow_ups_show_after_their_answer(browser: Browser, site: Site) -> None:
     page = await browser.new_page()
     await page.goto(site.host)
     form = page.frame_locator("iframe")
-    await fill_form(page, form, BENIGN, "v2", steps=1)  # "About you", then on to the pain step
-    await expect(form.locator("#step-pain")).to_be_visible()
-    # Which leg: asked only when the pain spreads into a leg.
+    await fill_form(page, form, BENIGN, "v2", steps=1)  # "About you", then on
+    await expect(form.locator("#step-nerves")).to_be_visible()
+    await expect(form.locator("#step-nerves .field").first).to_have_id("neuro-saddle_numbness-field")
+    # Which leg: asked only when the pain spreads into a leg; options in words.
     leg_side = form.locator("#pain-leg_pain_side-field")
     await expect(leg_side).to_be_hidden()
     await form.locator("#pain-radiates_to_leg-below_knee").check()
     await expect(leg_side).to_be_visible()
+    await expect(leg_side).to_contain_text("Both legs")
     await form.locator("#pain-radiates_to_leg-none").check()
     await expect(leg_side).to_be_hidden()
     # The v2 questions are required: unanswered, the step does not move on.
-    await form.locator("#step-pain .next").click()
-    await expect(form.locator("#pain-night_pain-error")).not_to_be_empty()
-    await expect(form.locator("#pain-hurts_to_hop_or_bear_weight-error")).not_to_be_empty()
-    await expect(form.locator("#step-pain")).to_be_visible()
+    await form.locator("#step-nerves .next").click()
+    await expect(form.locator("#neuro-sexual_function_change-error")).not_to_be_empty()
+    await expect(form.locator("#neuro-walking_difficulty-error")).not_to_be_empty()
+    await expect(form.locator("#step-nerves")).to_be_visible()
     await shot(page, "v2-required")
+
+
+async def test_an_answer_that_means_emergency_warns_at_once(browser: Browser, site: Site, database: Database) -> None:
+    page = await axe_ready_page(browser)
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, BENIGN, "early", steps=1)
+    alert = form.locator("#early-alert")
+    await expect(alert).to_be_hidden()
+    await form.locator("#neuro-saddle_numbness-true").check()
+    await expect(alert).to_be_visible()
+    assert await alert.get_attribute("role") == "alert"
+    await expect(alert).to_contain_text("emergency department now")
+    assert await intakes(database, site) == 0  # nothing was sent
+    await shot(page, "early-alert")
+    assert await axe_violations_in(page, "iframe") == []
+    await form.locator("#neuro-saddle_numbness-false").check()
+    await expect(alert).to_be_hidden()
+    # Yes again, and the person can still finish: the warning stays on the later steps.
+    await form.locator("#neuro-saddle_numbness-true").check()
+    steps = form_steps()
+    answers = {**BENIGN, "neuro.saddle_numbness": True}
+    for step in steps[1:]:
+        await answer_step(form, step, answers)
+        await expect(alert).to_be_visible()
+        if step is not steps[-1]:
+            await form.locator(f"#step-{step.id} .next").click()
+    await form.locator("#submit").click()
+    await expect(form.locator("#emergency")).to_be_visible()
+    assert await intakes(database, site) == 1
+
+
+@pytest.mark.parametrize("failure", ["503", "no connection"])
+async def test_a_failed_send_shows_safety_advice_and_a_retry_sends_once(
+    browser: Browser, site: Site, database: Database, failure: str
+) -> None:
+    page = await axe_ready_page(browser)
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, BENIGN, f"failed-{failure.replace(' ', '-')}")
+
+    async def fail(route: Route) -> None:
+        if failure == "503":  # what a proxy says while the server is down
+            await route.fulfill(status=503, body="<html>Service Unavailable</html>", content_type="text/html")
+        else:
+            await route.abort("connectionrefused")
+
+    await page.route("**/v1/intakes", fail)
+    await form.locator("#submit").click()
+    failed = form.locator("#send-failed")
+    await expect(failed).to_be_visible()
+    await expect(failed).to_contain_text("If your symptoms are severe or getting worse, do not wait")
+    await expect(form.locator("#submit")).to_be_enabled()
+    await shot(page, f"failed-{failure.replace(' ', '-')}")
+    assert await axe_violations_in(page, "iframe") == []
+    assert await intakes(database, site) == 0
+    # The server is back: the retry goes through, once.
+    await page.unroute("**/v1/intakes")
+    await form.locator("#submit").click()
+    await expect(form.locator("#result")).to_be_visible()
+    await expect(failed).to_be_hidden()
+    assert await intakes(database, site) == 1
+    assert await axe_violations_in(page, "iframe") == []
+
+
+async def test_a_retry_after_an_unanswered_success_creates_one_intake(
+    browser: Browser, site: Site, database: Database
+) -> None:
+    """The intake was stored but the answer was lost on the way back: the retry replays it."""
+    page = await browser.new_page()
+    await page.goto(site.host)
+    form = page.frame_locator("iframe")
+    await fill_form(page, form, BENIGN, "lost-answer")
+
+    async def lose_answer(route: Route) -> None:
+        await route.fetch()  # reaches the server, which stores the intake
+        await route.abort("connectionreset")
+
+    await page.route("**/v1/intakes", lose_answer)
+    await form.locator("#submit").click()
+    await expect(form.locator("#send-failed")).to_be_visible()
+    await page.unroute("**/v1/intakes")
+    await form.locator("#submit").click()
+    await expect(form.locator("#result")).to_be_visible()
+    assert await intakes(database, site) == 1
 
 
 async def test_physio_logs_in_claims_and_accepts(browser: Browser, site: Site) -> None:
@@ -187,6 +286,22 @@ async def test_no_serious_accessibility_violations(browser: Browser, site: Site)
         assert await axe_violations(page) == [], url
 
 
+async def axe_ready_page(browser: Browser) -> Page:
+    """A page whose CSP lets axe-core be injected (the form's own CSP allows only its own scripts)."""
+    return await (await browser.new_context(bypass_csp=True)).new_page()
+
+
+async def axe_violations_in(page: Page, frame_selector: str) -> list[str]:
+    """axe-core run inside the embedded form's frame, as it is shown now."""
+    handle = await page.query_selector(frame_selector)
+    assert handle is not None
+    frame = await handle.content_frame()
+    assert frame is not None
+    await frame.add_script_tag(path=str(AXE))
+    result = await frame.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact]))")
+    return [f"{rule} ({impact})" for rule, impact in result if impact in ("serious", "critical")]
+
+
 async def axe_violations(page: Page) -> list[str]:
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("axe.run(document).then(r => r.violations.map(v => [v.id, v.impact]))")
@@ -220,3 +335,38 @@ async def submit(site: Site) -> dict[str, Any]:
         )
     referral: dict[str, Any] = response.json()["referral"]
     return referral
+
+
+async def test_re_triage_and_a_persons_urgency_change_show_on_the_referral_page(
+    browser: Browser, site: Site, database: Database
+) -> None:
+    kept = await made_under_old_rules(
+        database, site.clinic, intake_body(), urgency="urgent", pathway="urgent_medical", due_hours=24
+    )
+    escalated = await made_under_old_rules(
+        database, site.clinic, intake_body(neuro={"walking_difficulty": True}), urgency="routine",
+        pathway="physiotherapy", due_hours=120,
+    )  # fmt: skip
+    await rulechange.retriage(database)
+    page = await axe_ready_page(browser)
+    await page.goto(f"{site.api}/ui/login")
+    await page.fill("#email", site.physio_email)
+    await page.fill("#password", site.physio_password)
+    await page.click("button[type=submit]")
+    await page.goto(f"{site.api}/ui/referrals/{escalated}")
+    await expect(page.locator("#retriaged")).to_contain_text("Made more urgent by new triage rules")
+    await expect(page.locator("#pathway")).to_have_text("Doctor today")
+    await page.goto(f"{site.api}/ui/referrals/{kept}")
+    suggestion = page.locator("#suggestion")
+    await expect(suggestion).to_contain_text("self-care")
+    await expect(page.locator("#urgency-to")).to_have_value("self_care")  # the suggestion, ready to apply
+    assert await axe_violations(page) == []
+    await shot(page, "physio-suggestion")
+    await page.fill("#urgency-reason", "Spoke to her: settling, no red flags")
+    await page.click("text=Set urgency")
+    await expect(page.locator("#flash")).to_contain_text("Urgency set to self-care")
+    await expect(page.locator("#override")).to_contain_text("Spoke to her: settling")
+    await expect(page.locator("#suggestion")).to_have_count(0)  # acted on
+    await expect(page.locator(".trail")).to_contain_text("changed the urgency: urgent, Doctor within 24 hours")
+    assert await axe_violations(page) == []
+    await shot(page, "physio-urgency-changed")

@@ -13,6 +13,8 @@ QUESTIONNAIRE_VERSION = "2.0.0"
 # Responses to these versions are accepted; 1.0.0 has no v2 questions (they are "not asked").
 QUESTIONNAIRE_VERSIONS = ("1.0.0", "2.0.0")
 REFERRAL_STATUS_EXTENSION = "urn:backstride:fhir:StructureDefinition/referral-status"
+# On a Questionnaire item: this answer alone means emergency care (the form warns at once).
+EMERGENCY_ANSWER_EXTENSION = "urn:backstride:fhir:StructureDefinition/emergency-answer"
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"

@@ -116,6 +116,15 @@ def _pain_observation(subject: str, intake: StoredIntake, value: int, during_run
     }
 
 
+def _override_note(referral: ReferralOut) -> list[dict[str, str]]:
+    """Who changed the urgency, from what, to what, and why (SPEC §5a)."""
+    override = referral.urgency_override
+    if override is None:
+        return []
+    change = f"{override.from_.urgency} ({override.from_.pathway}) to {override.to.urgency} ({override.to.pathway})"
+    return [{"text": f"Urgency changed by {override.by} at {override.at.isoformat()} from {change}: {override.reason}"}]
+
+
 def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool = True) -> dict[str, Any]:
     """The referral as a FHIR R4 transaction Bundle (as JSON-ready data), validated by
     fhir.resources unless the caller opts out (the export worker, see delivery_bundle)."""
@@ -202,7 +211,8 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
             "extension": [{"url": ids.REFERRAL_STATUS_EXTENSION, "valueCode": referral.status}],
             "status": REQUEST_STATUS[referral.status],
             "intent": "order",
-            "priority": PRIORITY[triage.pathway],
+            # The referral's own pathway: triage's, unless re-triage escalated it or a person changed it.
+            "priority": PRIORITY[referral.pathway],
             "code": {"coding": [_coding(ids.SNOMED, "306170007", "Referral to physiotherapy service")]},
             "subject": subject,
             "authoredOn": referral.created_at.isoformat(),
@@ -214,10 +224,11 @@ def build_bundle(intake: StoredIntake, referral: ReferralOut, *, validate: bool 
             "reasonReference": [{"reference": condition}],
             "supportingInfo": [{"reference": r} for r in (answers, pain_now, pain_running, risk, *flags)],
             "note": [{"text": f"{r.rule}: {r.summary}"} for r in triage.reasons]
+            + _override_note(referral)
             + [
                 {
-                    "text": f"Due by {referral.due_at.isoformat()} ({triage.urgency.replace('_', ' ')}, "
-                    f"{triage.pathway.replace('_', ' ')})."
+                    "text": f"Due by {referral.due_at.isoformat()} ({referral.urgency.replace('_', ' ')}, "
+                    f"{referral.pathway.replace('_', ' ')})."
                 }
             ],
         },

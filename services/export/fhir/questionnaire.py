@@ -14,8 +14,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from services.export.fhir import identifiers as ids
-from services.export.fhir.questions import QUESTIONS, SECTIONS
+from services.export.fhir.questions import OPTION_WORDS, QUESTIONS, SECTIONS
 from services.intake.schemas import IntakeIn, StoredIntake
+from services.triage import service as triage
 from services.triage.schemas import V2_QUESTIONS
 
 # Follow-up questions, asked only after an answer elsewhere: (question, operator, answer).
@@ -27,6 +28,8 @@ ENABLE_WHEN: dict[str, tuple[str, str, bool | str]] = {
 # Optional in the API (a v1 client leaves them out: "not asked", SPEC §5), but required of
 # whoever fills in this Questionnaire, as the embedded form does (follow-ups when enabled).
 ASKED_OF_EVERYONE = {*V2_QUESTIONS, "neuro.numbness_side"} - {"history.bone_stress_risk"}
+# Yes/no answers that by themselves mean emergency care, taken from the deployed ruleset.
+EMERGENCY_ANSWERS = triage.emergency_answers()
 # Not asked of the person: an EHR fills it in. The embedded form leaves it out.
 RECORD_ONLY = {"patient.identifiers"}
 LONG_TEXT = {"history.previous_injury_notes", "notes"}
@@ -129,7 +132,12 @@ def _item(
     if link_id in MAX_LENGTH:
         item["maxLength"] = MAX_LENGTH[link_id]
     if options:
-        item["answerOption"] = [{"valueCoding": {"system": ids.CODES, "code": o}} for o in options]
+        words = OPTION_WORDS[link_id]
+        item["answerOption"] = [{"valueCoding": {"system": ids.CODES, "code": o, "display": words[o]}} for o in options]
+    if link_id in EMERGENCY_ANSWERS:  # an answer that alone means emergency care (from the ruleset)
+        item.setdefault("extension", []).append(
+            {"url": ids.EMERGENCY_ANSWER_EXTENSION, "valueBoolean": EMERGENCY_ANSWERS[link_id]}
+        )
     if link_id in ENABLE_WHEN:
         item["enableWhen"] = [_enable_when(link_id)]
     return item

@@ -86,3 +86,37 @@ QUESTIONS = {
     "self_report.weak_core": "Does your core feel weak?",
     "notes": "Anything else we should know?",
 }
+# Each answer option in words, by question (the Questionnaire's answerOption `display`).
+OPTION_WORDS: dict[str, dict[str, str]] = {
+    "patient.sex": {"female": "Female", "male": "Male", "other": "Other", "unknown": "Prefer not to say"},
+    "pain.side": {"left": "Left side", "right": "Right side", "both": "Both sides", "central": "In the middle"},
+    "pain.timing": {
+        "during_run": "While running",
+        "after_run": "After running",
+        "at_rest": "At rest",
+        "at_night": "At night",
+        "morning_stiffness": "Stiff in the morning",
+    },
+    "pain.radiates_to_leg": {"none": "No", "above_knee": "Yes, above the knee", "below_knee": "Yes, below the knee"},
+    "pain.leg_pain_side": {"left": "Left leg", "right": "Right leg", "both": "Both legs"},
+    "neuro.numbness_side": {"left": "Left leg", "right": "Right leg", "both": "Both legs"},
+    "history.conditions": {
+        "osteoporosis": "Osteoporosis (thin bones)",
+        "cancer_history": "Cancer, now or in the past",
+        "inflammatory_arthritis": "Inflammatory arthritis (such as ankylosing spondylitis)",
+        "diabetes": "Diabetes",
+        "immunosuppression": "A weakened immune system (or medicines that weaken it)",
+        "other": "Another long-term condition",
+    },
+    "history.recent_trauma_kind": {
+        "minor": "Minor: a stumble or a fall from standing",
+        "significant": "Significant: a fall from a height, a road accident or a hard blow",
+    },
+    "history.bone_stress_risk": {
+        "missed_periods": "My periods have stopped or become irregular",
+        "previous_stress_fracture": "I have had a stress fracture before",
+        "restricted_eating": "I eat less than my training needs, or restrict what I eat",
+    },
+    "running.surface": {"road": "Road", "trail": "Trail", "track": "Track", "treadmill": "Treadmill", "mixed": "A mix"},
+    "running.lands_harder_on": {"left": "Left foot", "right": "Right foot"},
+}

@@ -26,7 +26,17 @@
       field.hidden = !(chosen && values.indexOf(chosen.value) !== -1);
     });
   }
-  form.addEventListener("change", toggleConditional);
+  // An answer that by itself means emergency care (the server marks which, from its rules):
+  // warn at once, in place, before anything is sent.
+  function earlyAlert() {
+    var urgent = Array.prototype.some.call(form.querySelectorAll("[data-emergency-if]"), function (field) {
+      if (field.hidden) return false;
+      var chosen = field.querySelector("input:checked");
+      return chosen !== null && chosen.value === field.getAttribute("data-emergency-if");
+    });
+    form.querySelectorAll(".early-alert").forEach(function (box) { box.hidden = !urgent; });
+  }
+  form.addEventListener("change", function () { toggleConditional(); earlyAlert(); });
 
   function fieldsOf(step) { return step.querySelectorAll(".field:not([hidden])"); }
 
@@ -91,6 +101,16 @@
     return result;
   }
 
+  // Sending failed: safety advice written into the page when it loaded, so it needs nothing
+  // from the server now; the same Idempotency-Key makes a retry create one intake.
+  function sendFailed(why, ageRefused, focus) {
+    document.getElementById("send-failed-why").textContent = why;
+    document.getElementById("age-help").hidden = !ageRefused;
+    var box = document.getElementById("send-failed");
+    box.hidden = false;
+    if (focus) { box.scrollIntoView(); box.focus(); }  // 422s focus the first answer to fix instead
+  }
+
   function showServerErrors(problem) {
     var first = null;
     (problem.errors || []).forEach(function (e) {
@@ -141,9 +161,13 @@
       },
       body: JSON.stringify(body())
     }).then(function (response) {
-      return response.json().then(function (data) { return { status: response.status, data: data }; });
+      // A gateway's 502/503 may not be JSON: the status is what matters then.
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, data: data };
+      });
     }).then(function (answer) {
       if (answer.status === 201) {
+        document.getElementById("send-failed").hidden = true;
         var urgency = answer.data.referral.urgency;
         showAdvice(answer.data.referral.triage);
         // Only the type and the urgency go to the page around the form: no clinical details.
@@ -152,11 +176,16 @@
           var target = document.referrer ? new URL(document.referrer).origin : "*";
           window.parent.postMessage({ type: "backstride:submitted", urgency: urgency }, target);
         }
-      } else {
+      } else if (answer.status === 422) {
         showServerErrors(answer.data);
+        var ageRefused = (answer.data.errors || []).some(function (e) { return e.loc.join(".") === "body.patient.birth_date"; });
+        sendFailed("Some answers need another look (they are marked).", ageRefused, false);
+      } else {
+        sendFailed("The clinic's system did not accept them just now (error " + answer.status + ").", false, true);
       }
     }).catch(function () {
       errors.textContent = "Your answers could not be sent. Please check your connection and try again.";
+      sendFailed("There was no connection to the clinic's system.", false, true);
     }).then(function () {
       sending = false;
       button.disabled = false;
