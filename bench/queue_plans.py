@@ -17,7 +17,7 @@ import asyncpg
 
 from services.core import migrations
 from services.core.db import Database
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.referrals.repository import ReferralRepository
 from services.referrals.schemas import QueueQuery
 from services.referrals.service import queue_conditions

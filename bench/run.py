@@ -31,8 +31,9 @@ import httpx
 from bench import report
 from bench.report import INTAKE_RATIO
 from bench.seed import seed_referrals
+from services.accounts import service as accounts
+from services.clinics import service as clinics
 from services.core import migrations
-from services.core import service as core
 from services.core.db import Database, unit_of_work
 from services.core.pagination import encode_cursor
 from tests.live import free_port, wait_ready
@@ -139,12 +140,12 @@ async def setup(url: str) -> dict[str, Any]:
     made: dict[str, Any] = {}
     async with database.sessionmaker() as session, unit_of_work(session):
         for slug in ("bench", "small", "big", "export"):
-            created = await core.create_clinic(session, name=slug, slug=slug, origins=[])
+            created = await clinics.create_clinic(session, name=slug, slug=slug, origins=[])
             made[slug] = {"id": str(created.clinic_id), "secret_key": created.secret_key}
         for slug in ("small", "big"):
             password = secrets.token_urlsafe(16)
             email = f"physio@{slug}.example"
-            await core.create_user(session, clinic_slug=slug, email=email, role="physio", password=password)
+            await accounts.create_user(session, clinic_slug=slug, email=email, role="physio", password=password)
             made[slug]["login"] = {"email": email, "password": password, "clinic": slug}
     await database.dispose()
     return made

@@ -11,6 +11,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.accounts.router import auth_router
+from services.clinics.router import clinic_router
 from services.core import migrations
 from services.core.config import Settings, get_settings
 from services.core.db import Database
@@ -18,7 +20,7 @@ from services.core.errors import install_handlers, problems_in_openapi
 from services.core.middleware import BodyLimit, SecurityHeaders
 from services.core.observability import RequestContext, silence_data_loggers
 from services.core.ratelimit import Limiter
-from services.core.router import auth_router, clinic_router, health_router
+from services.core.router import health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
 from services.intake.router import router as intake_router

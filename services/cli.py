@@ -15,13 +15,16 @@ import typer
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.accounts import service as accounts
+from services.accounts.schemas import Role
 from services.app import create_app, tune_collector
-from services.core import migrations, service
+from services.clinics import service as clinics
+from services.clinics.schemas import ClinicCreated
+from services.core import migrations
 from services.core.config import get_settings
 from services.core.db import Database
 from services.core.errors import ServiceError
 from services.core.observability import log_config
-from services.core.schemas import ClinicCreated, Role
 from services.export.worker import Worker
 from services.rulechange import service as rulechange
 from services.rulechange.impact import impact as rulechange_impact
@@ -184,27 +187,27 @@ def openapi_json() -> str:
 
 async def _create_clinic(name: str, slug: str, origins: list[str]) -> ClinicCreated:
     async with _session() as session:
-        return await service.create_clinic(session, name=name, slug=slug, origins=origins)
+        return await clinics.create_clinic(session, name=name, slug=slug, origins=origins)
 
 
 async def _create_user(clinic: str, email: str, role: Role, password: str) -> None:
     async with _session() as session:
-        await service.create_user(session, clinic_slug=clinic, email=email, role=role, password=password)
+        await accounts.create_user(session, clinic_slug=clinic, email=email, role=role, password=password)
 
 
 async def _demo() -> tuple[ClinicCreated, dict[str, str]]:
     passwords = {email: secrets.token_urlsafe(12) for email in DEMO_USERS}
     async with _session() as session:
-        if await service.clinic_exists(session, DEMO_SLUG):
-            created = await service.rotate_keys(session, DEMO_SLUG)
+        if await clinics.clinic_exists(session, DEMO_SLUG):
+            created = await clinics.rotate_keys(session, DEMO_SLUG)
             for email, password in passwords.items():
-                await service.set_password(session, email, password)
+                await accounts.set_password(session, email, password)
         else:
-            created = await service.create_clinic(
+            created = await clinics.create_clinic(
                 session, name="Demo Running Clinic", slug=DEMO_SLUG, origins=DEMO_ORIGINS
             )
             for email, role in DEMO_USERS.items():
-                await service.create_user(
+                await accounts.create_user(
                     session, clinic_slug=DEMO_SLUG, email=email, role=role, password=passwords[email]
                 )
     return created, passwords

@@ -1,6 +1,7 @@
 """Every table model, imported in one place for Alembic and the test suite."""
 
-from services.core.models import ApiKey, Clinic, User
+from services.accounts.models import User
+from services.clinics.models import ApiKey, Clinic
 from services.export.models import ExportItem, FhirIntegration
 from services.intake.models import Intake
 from services.referrals.models import Referral, ReferralEvent

@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.app import create_app
+from services.clinics.schemas import ClinicCreated
 from services.core import migrations
 from services.core.config import Settings
 from services.core.db import Database, get_session, unit_of_work
-from services.core.schemas import ClinicCreated
 from tests.factories import make_clinic
 
 PG_ADMIN_DSN = os.environ.get("BACKSTRIDE_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
@@ -148,7 +148,7 @@ def cheap_argon2() -> Iterator[None]:
     """Argon2 with minimal cost: still the real algorithm, without 50 ms per hash in every test."""
     from argon2 import PasswordHasher
 
-    from services.core import security
+    from services.accounts import security
 
     original = security._hasher
     security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -14,11 +14,14 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core import service as core
+from services.accounts import service as accounts
+from services.accounts.models import User
+from services.accounts.schemas import Role
+from services.clinics import service as clinics
+from services.clinics.models import Clinic
+from services.clinics.schemas import ClinicCreated
 from services.core.db import Database
-from services.core.models import Clinic, User
-from services.core.schemas import ClinicCreated, Role
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service as export
 from services.export.fhir.identifiers import QUESTIONNAIRE_URL, QUESTIONNAIRE_VERSION
 from services.export.fhir.questionnaire import to_questionnaire_response
@@ -130,18 +133,20 @@ def same_age_today(birth_date: str, intake_date: date, today: date) -> str:
 
 async def make_clinic(session: AsyncSession, origins: list[str] | None = None) -> ClinicCreated:
     slug = f"clinic-{uuid.uuid4().hex[:10]}"
-    return await core.create_clinic(session, name=f"Clinic {slug}", slug=slug, origins=origins or [])
+    return await clinics.create_clinic(session, name=f"Clinic {slug}", slug=slug, origins=origins or [])
 
 
 def secret_principal(clinic: ClinicCreated) -> Principal:
     """The caller a clinic's secret key authenticates as."""
-    return Principal(clinic_id=clinic.clinic_id, kind="secret", scopes=frozenset(core.SECRET_SCOPES), label="sk_test")
+    return Principal(
+        clinic_id=clinic.clinic_id, kind="secret", scopes=frozenset(clinics.SECRET_SCOPES), label="sk_test"
+    )
 
 
 async def make_user(session: AsyncSession, clinic_slug: str, role: Role = "physio") -> tuple[User, str]:
     password = f"pw-{uuid.uuid4().hex}"
     email = f"{role}-{uuid.uuid4().hex[:8]}@{clinic_slug}.example"
-    user = await core.create_user(session, clinic_slug=clinic_slug, email=email, role=role, password=password)
+    user = await accounts.create_user(session, clinic_slug=clinic_slug, email=email, role=role, password=password)
     return user, password
 
 

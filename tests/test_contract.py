@@ -24,12 +24,13 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import delete, update
 from sqlmodel import col
 
+from services.accounts import service as accounts
 from services.app import create_app
-from services.core import service as core
+from services.clinics import service as clinics
+from services.clinics.models import Clinic
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.models import Clinic
-from services.core.schemas import ClinicCreated
 from services.export import service as export
 from services.export.models import ExportItem
 from services.export.schemas import IntegrationIn
@@ -80,8 +81,8 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
             .returning(col(ExportItem.id))
         )
         export_id = dead.scalar_one()
-        spare_key = await core.create_key(session, clinic.clinic_id, "publishable")
-        token = await core.login(session, settings, admin.email, password)
+        spare_key = await clinics.create_key(session, clinic.clinic_id, "publishable")
+        token = await accounts.login(session, settings, admin.email, password)
     existing = {
         "intake_id": str(created.id),
         "referral_id": str(created.referral.id),

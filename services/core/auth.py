@@ -7,10 +7,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import service
+from services.accounts import service as accounts
+from services.clinics import service as clinics
+from services.core.config import Settings
 from services.core.db import get_session
 from services.core.errors import Unauthorized
-from services.core.service import Principal
+from services.core.principal import Principal, authorize
 
 # auto_error=False: a missing header must be our 401 problem, not FastAPI's 403.
 _bearer = HTTPBearer(
@@ -19,6 +21,13 @@ _bearer = HTTPBearer(
 )
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    """A clinic key (sk_..., pk_...) or a user's access token, as the caller it stands for."""
+    if token.startswith(("sk_", "pk_")):
+        return await clinics.authenticate_key(session, settings, token)
+    return await accounts.authenticate_token(session, settings, token)
 
 
 def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
@@ -31,9 +40,9 @@ def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("send Authorization: Bearer <key or token>")
-        principal = await service.authenticate(session, request.app.state.settings, credentials.credentials)
+        principal = await authenticate(session, request.app.state.settings, credentials.credentials)
         own_origin = str(request.base_url).rstrip("/").lower()
-        service.authorize(principal, scope, request.headers.get("origin"), own_origin)
+        authorize(principal, scope, request.headers.get("origin"), own_origin)
         return principal
 
     return dependency

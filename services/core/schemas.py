@@ -1,8 +1,6 @@
 """Shared API shapes: clinics, keys and pieces every service reuses."""
 
-import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -39,55 +37,3 @@ class PageQuery(StrictModel):
     cursor: str | None = Field(
         default=None, min_length=1, max_length=500, description="`next_cursor` of the previous page"
     )
-
-
-class ClinicCreated(BaseModel):
-    clinic_id: uuid.UUID
-    slug: str
-    secret_key: str
-    publishable_key: str
-
-
-Role = Literal["physio", "clinic_admin"]
-
-
-class ClinicOut(BaseModel):
-    id: uuid.UUID
-    slug: str
-    name: str
-    allowed_origins: list[str]
-    created_at: datetime
-
-
-class OriginsIn(StrictModel):
-    allowed_origins: list[
-        Annotated[str, StringConstraints(max_length=300, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")]
-    ] = Field(max_length=50, description="Origins (scheme://host[:port]) allowed to use the publishable keys")
-
-
-class KeyIn(StrictModel):
-    kind: Literal["secret", "publishable"]
-
-
-class KeyOut(BaseModel):
-    id: uuid.UUID
-    kind: Literal["secret", "publishable"]
-    prefix: str = Field(description="The key's first characters, to recognise it")
-    scopes: list[str]
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class KeyCreated(KeyOut):
-    key: str = Field(description="The whole key. Shown only in this response; store it now.")
-
-
-class KeyList(BaseModel):
-    items: list[KeyOut]
-    next_cursor: str | None = None
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"]
-    expires_in: int = Field(description="Seconds until the token expires")

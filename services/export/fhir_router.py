@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, ServiceError, responses
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import fhir_service as service
 from services.export.router import FhirResponse
 

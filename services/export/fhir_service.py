@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
 from services.core.errors import Forbidden, ServiceError, Unprocessable
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export.fhir import identifiers as ids
 from services.export.fhir import search as fhir_search
 from services.export.fhir.capability import capability_statement

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, responses
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service
 from services.export.schemas import ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
 

@@ -12,7 +12,7 @@ from services.core import events, observability
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unprocessable
 from services.core.pagination import decode_cursor, page
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export.fhir.collection import collection
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from services.core.auth import Session, require
 from services.core.errors import responses
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.intake import service
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord
 

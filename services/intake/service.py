@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import utcnow
 from services.core.errors import Conflict, Gone, NotFound, Unprocessable
 from services.core.observability import INTAKES
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.intake import repository
 from services.intake.repository import IntakeRepository
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, responses
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.privacy import service
 from services.privacy.schemas import ErasureIn, ErasureOut, PatientExport, PatientMatch
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
 from services.core.errors import Gone, NotFound
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service as exports
 from services.intake import service as intake
 from services.intake.schemas import StoredIntake

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.referrals.models import ReferralEvent
 from services.referrals.schemas import EventOut
 

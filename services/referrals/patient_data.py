@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import utcnow
 from services.core.errors import Gone
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.referrals import audit
 from services.referrals.repository import ReferralRepository
 from services.referrals.schemas import EventOut, ReferralOut

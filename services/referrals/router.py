@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.core.auth import Session, require
 from services.core.errors import responses
+from services.core.principal import Principal
 from services.core.schemas import PageQuery
-from services.core.service import Principal
 from services.intake import service as intake
 from services.referrals import service
 from services.referrals.schemas import (

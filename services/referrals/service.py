@@ -13,8 +13,8 @@ from services.core.db import utcnow
 from services.core.errors import Unprocessable
 from services.core.events import ReferralChanged
 from services.core.pagination import decode_cursor, page
+from services.core.principal import Principal
 from services.core.schemas import PageQuery
-from services.core.service import Principal
 from services.referrals import audit, repository
 from services.referrals.guards import IfMatchRequired as IfMatchRequired
 from services.referrals.guards import IllegalTransition as IllegalTransition

@@ -18,7 +18,7 @@ from services.core import events
 from services.core.db import utcnow
 from services.core.errors import Conflict, Forbidden, Unprocessable
 from services.core.events import ReferralChanged
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.referrals import audit
 from services.referrals.guards import StaleVersion, check_version, fetch
 from services.referrals.models import Referral

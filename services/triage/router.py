@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from services.core.auth import require
 from services.core.db import utcnow
 from services.core.errors import responses
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.intake.schemas import EvaluateIn
 from services.triage import service
 from services.triage.ruleset import Ruleset

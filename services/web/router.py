@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from services.core.auth import Session
 from services.core.errors import ServiceError
+from services.core.principal import Principal
 from services.core.schemas import PageQuery
-from services.core.service import Principal
 from services.intake import service as intake
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, QueueQuery, Status

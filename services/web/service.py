@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import security
-from services.core import service as core
+from services.accounts import security
+from services.accounts import service as accounts
+from services.core.auth import authenticate
 from services.core.config import Settings
 from services.core.db import utcnow
 from services.core.errors import NotFound, ServiceError, Unauthorized
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service as export
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, EventOut, UrgencyIn
@@ -147,7 +148,7 @@ def early_alert() -> str:
 async def publishable_clinic(session: AsyncSession, settings: Settings, key: str) -> Principal:
     """The clinic behind a form's publishable key; a 404 for anything else."""
     try:
-        principal = await core.authenticate(session, settings, key)
+        principal = await authenticate(session, settings, key)
     except Unauthorized as exc:
         raise NotFound("no such form") from exc
     if principal.kind != "publishable":
@@ -157,7 +158,7 @@ async def publishable_clinic(session: AsyncSession, settings: Settings, key: str
 
 async def log_in(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
     """A session token for the UI cookie (a longer-lived access token)."""
-    token = await core.login(session, settings, email, password)
+    token = await accounts.login(session, settings, email, password)
     claims = security.read_token(settings.secret_key.get_secret_value(), token.access_token)
     assert claims is not None  # just issued
     return security.issue_token(
@@ -169,7 +170,7 @@ async def user_of(session: AsyncSession, settings: Settings, cookie: str | None)
     if not cookie:
         return None
     try:
-        principal = await core.authenticate(session, settings, cookie)
+        principal = await authenticate(session, settings, cookie)
     except Unauthorized:
         return None
     return principal if principal.kind == "user" else None

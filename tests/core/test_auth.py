@@ -9,12 +9,13 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core import service
+from services.clinics import service
+from services.clinics.models import ApiKey
+from services.clinics.repository import ClinicRepository
+from services.clinics.schemas import ClinicCreated
+from services.core.auth import authenticate
 from services.core.config import Settings
 from services.core.errors import Unauthorized
-from services.core.models import ApiKey
-from services.core.repository import ClinicRepository
-from services.core.schemas import ClinicCreated
 from tests.factories import intake_body
 
 
@@ -37,7 +38,7 @@ async def test_unknown_key_and_wrong_scheme_are_401(client: httpx.AsyncClient, c
 
 
 async def test_revoked_key_is_401(client: httpx.AsyncClient, session: AsyncSession, clinic: ClinicCreated) -> None:
-    principal = await service.authenticate(session, Settings(), clinic.secret_key)
+    principal = await authenticate(session, Settings(), clinic.secret_key)
     assert principal.key_id is not None
     await service.revoke_key(session, clinic.clinic_id, principal.key_id)
     assert (await client.get("/v1/triage/ruleset", headers=bearer(clinic.secret_key))).status_code == 401
@@ -69,7 +70,7 @@ async def test_keys_are_stored_only_as_hashes(session: AsyncSession, clinic: Cli
     from sqlalchemy import select
     from sqlmodel import col
 
-    from services.core.models import ApiKey
+    from services.clinics.models import ApiKey
 
     rows = (await session.execute(select(ApiKey).where(col(ApiKey.clinic_id) == clinic.clinic_id))).scalars().all()
     assert {r.kind for r in rows} == {"secret", "publishable"}
@@ -89,34 +90,34 @@ async def test_a_key_revoked_by_another_process_stops_working_within_the_cache_t
     session: AsyncSession, clinic: ClinicCreated
 ) -> None:
     settings = Settings(key_cache_seconds=0.3)
-    await service.authenticate(session, settings, clinic.secret_key)
+    await authenticate(session, settings, clinic.secret_key)
     await _revoke_elsewhere(session, clinic)
     # Trusted from the cache for up to KEY_CACHE_SECONDS (the price of one round trip less per request) ...
-    assert (await service.authenticate(session, settings, clinic.secret_key)).clinic_id == clinic.clinic_id
+    assert (await authenticate(session, settings, clinic.secret_key)).clinic_id == clinic.clinic_id
     await asyncio.sleep(0.4)
     # ... and refused after.
     with pytest.raises(Unauthorized):
-        await service.authenticate(session, settings, clinic.secret_key)
+        await authenticate(session, settings, clinic.secret_key)
 
 
 async def test_without_the_cache_a_revocation_elsewhere_is_seen_at_once(
     session: AsyncSession, clinic: ClinicCreated
 ) -> None:
     settings = Settings(key_cache_seconds=0)
-    await service.authenticate(session, settings, clinic.secret_key)
+    await authenticate(session, settings, clinic.secret_key)
     await _revoke_elsewhere(session, clinic)
     with pytest.raises(Unauthorized):
-        await service.authenticate(session, settings, clinic.secret_key)
+        await authenticate(session, settings, clinic.secret_key)
 
 
 async def test_unknown_keys_are_not_cached(session: AsyncSession, clinic: ClinicCreated) -> None:
     settings = Settings(key_cache_seconds=60)
     token, row = service._new_key(clinic.clinic_id, "secret")
     with pytest.raises(Unauthorized):
-        await service.authenticate(session, settings, token)
+        await authenticate(session, settings, token)
     session.add(row)
     await session.flush()
-    assert (await service.authenticate(session, settings, token)).clinic_id == clinic.clinic_id
+    assert (await authenticate(session, settings, token)).clinic_id == clinic.clinic_id
 
 
 async def test_a_key_cached_before_its_revocation_committed_is_forgotten_at_commit(
@@ -131,4 +132,4 @@ async def test_a_key_cached_before_its_revocation_committed_is_forgotten_at_comm
     service._key_cache(settings.key_cache_seconds)[key_hash] = before
     await session.commit()
     with pytest.raises(Unauthorized):
-        await service.authenticate(session, settings, clinic.secret_key)
+        await authenticate(session, settings, clinic.secret_key)

@@ -94,7 +94,7 @@ def test_token_bucket_refills() -> None:
 async def test_publishable_intakes_and_logins_are_rate_limited(
     client: httpx.AsyncClient, sk: dict[str, str], clinic: object, app: object
 ) -> None:
-    from services.core.schemas import ClinicCreated
+    from services.clinics.schemas import ClinicCreated
 
     assert isinstance(clinic, ClinicCreated)
     settings = app.state.settings  # type: ignore[attr-defined]

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.schemas import ClinicCreated
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
 from tests.factories import committed_clinic, intake_body, secret_principal

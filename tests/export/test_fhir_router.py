@@ -11,7 +11,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.questionnaire import Questionnaire
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.export.fhir.identifiers import QUESTIONNAIRE_URL
 from services.intake.schemas import IntakeIn
 from tests.factories import born, intake_body, make_clinic, questionnaire_response, v1_body

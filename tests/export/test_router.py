@@ -6,7 +6,7 @@ import httpx
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from tests.factories import intake_body, login, make_clinic, make_user
 
 INTEGRATION = {"base_url": "https://ehr.example/fhir/", "auth": {"type": "bearer", "token": "s3cret"}, "enabled": True}

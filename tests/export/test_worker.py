@@ -12,10 +12,10 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database, utcnow
-from services.core.schemas import ClinicCreated
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service as export
 from services.export.models import ExportItem, FhirIntegration
 from services.export.schemas import ExportQuery

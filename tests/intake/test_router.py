@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.intake.models import Intake
 from services.referrals.models import Referral
 from tests.factories import intake_body, make_clinic

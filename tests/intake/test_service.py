@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.app import create_app
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.schemas import ClinicCreated
 from services.intake import service
 from services.intake.models import Intake
 from services.intake.schemas import IntakeIn

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import service as core
-from services.core.models import User
-from services.core.schemas import ClinicCreated
-from services.core.service import Principal
+from services.accounts import service as accounts
+from services.accounts.models import User
+from services.clinics.schemas import ClinicCreated
+from services.core.principal import Principal
 from tests.factories import intake_body, login, make_user
 
 # Every table that holds something about a patient.
@@ -30,7 +30,7 @@ class Staff:
         return Principal(
             clinic_id=self.admin.clinic_id,
             kind="user",
-            scopes=frozenset(core.ROLE_SCOPES["clinic_admin"]),
+            scopes=frozenset(accounts.ROLE_SCOPES["clinic_admin"]),
             user_id=self.admin.id,
             label=self.admin.email,
         )

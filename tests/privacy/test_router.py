@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.export.models import ExportItem
 from services.intake.models import Intake
 from tests.factories import intake_body, login, make_clinic, make_user, references

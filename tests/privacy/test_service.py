@@ -10,11 +10,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core import service as core
+from services.accounts import service as accounts
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database, unit_of_work, utcnow
-from services.core.schemas import ClinicCreated
-from services.core.service import Principal
+from services.core.principal import Principal
 from services.export import service as exports
 from services.export.models import ExportItem
 from services.export.repository import OutboxRepository
@@ -37,7 +37,7 @@ async def submit(session: AsyncSession, clinic: ClinicCreated, person: dict[str,
 
 async def admin_of(session: AsyncSession, clinic: ClinicCreated) -> Principal:
     admin, _ = await make_user(session, clinic.slug, "clinic_admin")
-    scopes = frozenset(core.ROLE_SCOPES["clinic_admin"])
+    scopes = frozenset(accounts.ROLE_SCOPES["clinic_admin"])
     return Principal(clinic_id=clinic.clinic_id, kind="user", scopes=scopes, user_id=admin.id, label=admin.email)
 
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.models import User
-from services.core.schemas import ClinicCreated
+from services.accounts.models import User
+from services.clinics.schemas import ClinicCreated
 from tests.factories import intake_body, login, make_user
 
 

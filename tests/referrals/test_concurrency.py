@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from services.core import security
+from services.accounts import security
+from services.accounts.models import User
+from services.clinics.models import Clinic
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.models import Clinic, User
-from services.core.schemas import ClinicCreated
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
 from services.referrals.models import Referral, ReferralEvent

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.referrals.models import Referral
 from services.referrals.schemas import TRANSITIONS
 from tests.factories import intake_body, login, make_clinic, make_user

@@ -5,8 +5,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.clinics.schemas import ClinicCreated
 from services.core.db import utcnow
-from services.core.schemas import ClinicCreated
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
 from services.referrals.models import Referral

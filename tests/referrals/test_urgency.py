@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.export import service as export
 from services.export.schemas import IntegrationIn
 from tests.factories import intake_body, make_clinic

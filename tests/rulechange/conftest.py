@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
+from services.clinics.schemas import ClinicCreated
 from services.core.db import Database
-from services.core.schemas import ClinicCreated
 from services.export.models import ExportItem
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlmodel import col
 
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.schemas import ClinicCreated
 from services.export.models import ExportItem
 from services.intake.models import Intake
 from services.intake.schemas import StoredIntake
@@ -90,7 +90,7 @@ async def seeded(database: Database) -> Any:
 
 
 async def _admin_principal(session: Any, admin: Any) -> Any:
-    from services.core.service import Principal
+    from services.core.principal import Principal
 
     return Principal(clinic_id=admin.clinic_id, kind="user", scopes=frozenset({"clinic:admin", "exports:admin"}),
                      user_id=admin.id, label=admin.email)  # fmt: skip

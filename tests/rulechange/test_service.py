@@ -7,9 +7,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.schemas import ClinicCreated
 from services.rulechange import service as rulechange
 from services.triage import service as triage
 from tests.live import serve

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from services.intake.schemas import IntakeIn
 from services.triage import service
 from tests.factories import (

@@ -12,10 +12,10 @@ from playwright.async_api import Browser, async_playwright
 from sqlalchemy import delete
 from sqlmodel import col
 
+from services.clinics.models import Clinic
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.db import Database
-from services.core.models import Clinic
-from services.core.schemas import ClinicCreated
 from tests.factories import make_clinic, make_user
 from tests.live import free_port, serve
 

@@ -1,7 +1,8 @@
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import service
+from services.clinics import service
+from services.core.auth import authenticate
 from services.core.config import Settings
 from services.core.errors import Conflict, Unauthorized, Unprocessable
 
@@ -13,8 +14,8 @@ async def test_create_clinic_issues_working_keys(session: AsyncSession) -> None:
         session, name="Riverside Physio", slug="riverside", origins=["https://Riverside.example/"]
     )
     assert created.secret_key.startswith("sk_") and created.publishable_key.startswith("pk_")
-    secret = await service.authenticate(session, SETTINGS, created.secret_key)
-    publishable = await service.authenticate(session, SETTINGS, created.publishable_key)
+    secret = await authenticate(session, SETTINGS, created.secret_key)
+    publishable = await authenticate(session, SETTINGS, created.publishable_key)
     assert secret.clinic_id == publishable.clinic_id == created.clinic_id
     assert secret.scopes == frozenset(service.SECRET_SCOPES)
     assert publishable.scopes == frozenset({"intake:write"})
@@ -43,7 +44,7 @@ async def test_rotate_keys_revokes_the_old_pair(session: AsyncSession) -> None:
     old = await service.create_clinic(session, name="A", slug="rotating", origins=[])
     new = await service.rotate_keys(session, "rotating")
     assert new.clinic_id == old.clinic_id
-    await service.authenticate(session, SETTINGS, new.secret_key)
+    await authenticate(session, SETTINGS, new.secret_key)
     for key in (old.secret_key, old.publishable_key):
         with pytest.raises(Unauthorized):
-            await service.authenticate(session, SETTINGS, key)
+            await authenticate(session, SETTINGS, key)

@@ -3,7 +3,7 @@
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.schemas import ClinicCreated
+from services.clinics.schemas import ClinicCreated
 from tests.factories import intake_body, login, make_clinic, make_user
 
 

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import security, service
+from services.accounts import security, service
+from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.core.errors import Conflict, NotFound, Unprocessable
-from services.core.schemas import ClinicCreated
 from tests.factories import make_user
 
 
