@@ -4,7 +4,8 @@
 
 Everything runs as it would in production: each server is its own uvicorn process (one worker),
 the load comes from wrk in another process, the export worker is `backstride worker --drain`.
-Phases: intake throughput against the two ceilings (bench/ceilings.py); queue listing with 10
+Phases: intake throughput against the two ceilings (bench/ceilings.py); intake latency quiet and
+under a login flood (bench/flood.py); queue listing with 10
 thousand and with `--rows` referrals in a clinic; export drain rate with one and two workers to
 an instant receiver (bench/receiver.py); the API process's peak RSS. Prints a table, writes JSON.
 """
@@ -207,6 +208,24 @@ def intake_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
         results["memory"]["api_peak_rss_mib_after_intake_load"] = peak_rss_mib(api.pid)
 
 
+def login_flood_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], seconds: float) -> None:
+    """Intake latency at a modest set rate, quiet and then under a flood of 100 logins at a time
+    with random emails from random addresses (issue #12: the flood once held the pool)."""
+    port = free_port()
+    key = made["bench"]["secret_key"]
+    post: dict[str, Any] = {"connections": 4, "method": "POST", "body": True, "rate": 50}
+    with serve("services.asgi:app", port, env) as api:
+        url = f"http://127.0.0.1:{port}/v1/intakes"
+        wrk(url, seconds=2, auth=key, **post)  # warm-up
+        results["login_flood"]["quiet"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
+        argv = [sys.executable, "-m", "bench.flood", f"http://127.0.0.1:{port}", str(seconds + 2), "100"]
+        with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True) as flooding:
+            time.sleep(1)  # the flood under way first
+            results["login_flood"]["flooded"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
+            out, _ = flooding.communicate(timeout=seconds + 60)
+        results["login_flood"]["login_answers"] = json.loads(out)
+
+
 def queue_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, rows: int) -> None:
     port = free_port()
     with serve("services.asgi:app", port, env) as api:
@@ -302,11 +321,13 @@ def main() -> None:
         "queue": {},
         "export": {},
         "memory": {},
+        "login_flood": {},
     }
     try:
         asyncio.run(migrations.upgrade_async(dsn.replace("postgresql://", "postgresql+asyncpg://")))
         made = asyncio.run(setup(dsn.replace("postgresql://", "postgresql+asyncpg://")))
         intake_phase(results, made, env, dsn, args.seconds)
+        login_flood_phase(results, made, env, args.seconds)
         started = time.monotonic()
         asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
         results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)

@@ -81,7 +81,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if owns_database:
             await db.dispose()
 
-    app = FastAPI(title="Backstride", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    docs = settings.docs_enabled  # off in production unless DOCS=true: its assets come from a CDN
+    app = FastAPI(
+        title="Backstride",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.settings = settings
     app.state.db = db
     app.state.migration_head = migrations.head_revision()

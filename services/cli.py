@@ -161,6 +161,39 @@ def user_create(
     typer.echo(f"user {email.strip().lower()} ({role}) created in {clinic}")
 
 
+@user_app.command("set-password")
+def user_set_password(
+    email: Annotated[str, typer.Option(help="Login email")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Set a user's password (read from stdin); every session of theirs ends at once."""
+    if not password_stdin:
+        raise typer.BadParameter("pass --password-stdin and send the password on standard input")
+    password = sys.stdin.readline().rstrip("\r\n")
+    _run(_account(lambda session: accounts.set_password(session, email, password)))
+    typer.echo(f"password of {email.strip().lower()} set; their sessions are ended")
+
+
+@user_app.command("role")
+def user_role(
+    email: Annotated[str, typer.Option(help="Login email")],
+    role: Annotated[Role, typer.Option(help="physio or clinic_admin")],
+) -> None:
+    """Give a user another role; every session of theirs ends at once."""
+    _run(_account(lambda session: accounts.set_role(session, email, role)))
+    typer.echo(f"{email.strip().lower()} is now {role}; their sessions are ended")
+
+
+@user_app.command("disable")
+def user_disable(
+    email: Annotated[str, typer.Option(help="Login email")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable the account again instead")] = False,
+) -> None:
+    """Disable a user (every session ends at once), or enable them again with --enable."""
+    _run(_account(lambda session: accounts.set_disabled(session, email, not enable)))
+    typer.echo(f"{email.strip().lower()} {'enabled' if enable else 'disabled; their sessions are ended'}")
+
+
 @app.command()
 def demo() -> None:
     """Create the demo clinic, physio and admin (or give them fresh keys and passwords) and print them."""
@@ -188,6 +221,11 @@ def openapi_json() -> str:
 async def _create_clinic(name: str, slug: str, origins: list[str]) -> ClinicCreated:
     async with _session() as session:
         return await clinics.create_clinic(session, name=name, slug=slug, origins=origins)
+
+
+async def _account(change: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    async with _session() as session:
+        await change(session)
 
 
 async def _create_user(clinic: str, email: str, role: Role, password: str) -> None:

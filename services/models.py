@@ -1,9 +1,20 @@
 """Every table model, imported in one place for Alembic and the test suite."""
 
-from services.accounts.models import User
+from services.accounts.models import AuthSession, LoginThrottle, User
 from services.clinics.models import ApiKey, Clinic
 from services.export.models import ExportItem, FhirIntegration
 from services.intake.models import Intake
 from services.referrals.models import Referral, ReferralEvent
 
-__all__ = ["ApiKey", "Clinic", "ExportItem", "FhirIntegration", "Intake", "Referral", "ReferralEvent", "User"]
+__all__ = [
+    "ApiKey",
+    "AuthSession",
+    "Clinic",
+    "ExportItem",
+    "FhirIntegration",
+    "Intake",
+    "LoginThrottle",
+    "Referral",
+    "ReferralEvent",
+    "User",
+]

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,6 +156,14 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     response = await client.post("/v1/auth/token", data={"username": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def ui_login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """Log in to the physio UI as a browser does: the login page first (its cookie and CSRF token)."""
+    page = await client.get("/ui/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None, page.text
+    return await client.post("/ui/login", data={"email": email, "password": password, "csrf": csrf.group(1)})
 
 
 def references(value: Any) -> list[str]:

@@ -82,14 +82,14 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
         )
         export_id = dead.scalar_one()
         spare_key = await clinics.create_key(session, clinic.clinic_id, "publishable")
-        token = await accounts.login(session, settings, admin.email, password)
+        token = await accounts.start_session(session, settings, admin)
     existing = {
         "intake_id": str(created.id),
         "referral_id": str(created.referral.id),
         "key_id": str(spare_key.id),
         "export_id": str(export_id),
     }
-    yield World(clinic, admin.email, password, token.access_token, existing)
+    yield World(clinic, admin.email, password, token, existing)
     async with database.sessionmaker() as session, session.begin():
         await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
 

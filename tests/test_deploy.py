@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "POSTGRES_PASSWORD"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "POSTGRES_PASSWORD", "PUBLIC_BASE_URL", "FORWARDED_ALLOW_IPS", "METRICS_TOKEN"}
+    }
     return subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
         env={**clean, **env},
@@ -26,7 +30,8 @@ def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    done = compose_config(SECRET_KEY="k" * 40)
+    done = compose_config(SECRET_KEY="k" * 40, PUBLIC_BASE_URL="https://backstride.example.org",
+                          FORWARDED_ALLOW_IPS="10.0.0.5")  # fmt: skip
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = yaml.safe_load(done.stdout)
     return config
@@ -58,12 +63,17 @@ def test_everything_is_configured_by_environment(stack: dict[str, Any]) -> None:
         assert environment["BACKSTRIDE_ENV"] == "production"
         assert environment["SECRET_KEY"] == "k" * 40
         assert environment["DATABASE_URL"].startswith("postgresql://")
+        assert environment["PUBLIC_BASE_URL"] == "https://backstride.example.org"
+        # The proxy whose forwarded client addresses are believed (login throttling by address).
+        assert environment["FORWARDED_ALLOW_IPS"] == "10.0.0.5"
 
 
-def test_the_secret_key_must_be_given() -> None:
-    done = compose_config()
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "PUBLIC_BASE_URL"])
+def test_the_secret_key_and_public_address_must_be_given(missing: str) -> None:
+    given = {"SECRET_KEY": "k" * 40, "PUBLIC_BASE_URL": "https://backstride.example.org"}
+    done = compose_config(**{k: v for k, v in given.items() if k != missing})
     assert done.returncode != 0
-    assert "SECRET_KEY" in done.stderr
+    assert missing in done.stderr
 
 
 def test_image_runs_as_a_non_root_user() -> None:

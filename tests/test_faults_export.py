@@ -231,7 +231,7 @@ def run_outage(api: Api, receiver: Receiver, worker: subprocess.Popen[bytes], wo
         # An item refused several times (the backoff between tries growing), and a few seconds down.
         pending = [i for i in api.exports() if i["status"] == "pending"]
         worst = max(pending, key=lambda i: i["attempts"], default=None)
-        refused = worst is not None and worst["attempts"] >= 4 and "could not reach" in worst["last_error"]
+        refused = worst is not None and worst["attempts"] >= 4 and worst["last_error"] == "could not connect"
         return refused and time.monotonic() - down_at >= 3
 
     wait_for("the worker retrying through the outage", backed_off, 20, explain)

@@ -20,7 +20,31 @@ class User(SQLModel, table=True):
     email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
     role: str = Field(sa_column=Column(String(16), nullable=False))  # "physio" | "clinic_admin"
     password_hash: str = Field(sa_column=Column(String(200), nullable=False))
-    failed_logins: int = Field(default=0, nullable=False)
-    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: every access token (API) and UI cookie names its session, so ending the
+    session (logout, a new password, a new role, a disabled account) ends the token at once."""
+
+    __tablename__ = "auth_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    kind: str = Field(sa_column=Column(String(8), nullable=False))  # "api" | "ui"
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins counted by address, by account, and by account from one address (HMAC keys),
+    shared by every API process."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(sa_column=Column(String(64), primary_key=True))
+    failures: int = Field(nullable=False)
+    last_failure_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    blocked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

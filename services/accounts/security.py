@@ -29,19 +29,31 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 class TokenClaims:
     user_id: uuid.UUID
     clinic_id: uuid.UUID
+    session_id: uuid.UUID
 
 
-def issue_token(secret: str, user_id: uuid.UUID, clinic_id: uuid.UUID, now: datetime, ttl: timedelta) -> str:
-    claims = {"sub": str(user_id), "cid": str(clinic_id), "typ": "access", "iat": now, "exp": now + ttl}
+def issue_token(
+    secret: str, user_id: uuid.UUID, clinic_id: uuid.UUID, session_id: uuid.UUID, now: datetime, ttl: timedelta
+) -> str:
+    """A signed token naming its session (`sid`), which the server can end before `exp`."""
+    claims = {
+        "sub": str(user_id),
+        "cid": str(clinic_id),
+        "sid": str(session_id),
+        "typ": "access",
+        "iat": now,
+        "exp": now + ttl,
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
 def read_token(secret: str, token: str) -> TokenClaims | None:
     """The claims of a valid, unexpired access token; None for anything else."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "cid", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "cid", "sid", "exp"]})
         if claims.get("typ") != "access":
             return None
-        return TokenClaims(user_id=uuid.UUID(claims["sub"]), clinic_id=uuid.UUID(claims["cid"]))
+        ids = (uuid.UUID(claims["sub"]), uuid.UUID(claims["cid"]), uuid.UUID(claims["sid"]))
+        return TokenClaims(user_id=ids[0], clinic_id=ids[1], session_id=ids[2])
     except (jwt.InvalidTokenError, ValueError, TypeError):
         return None

@@ -2,19 +2,20 @@
 recognising their access tokens."""
 
 import asyncio
+import math
 import re
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts import security
-from services.accounts.models import User
-from services.accounts.repository import UserRepository
+from services.accounts import security, throttle
+from services.accounts.models import AuthSession, User
+from services.accounts.repository import ThrottleRepository, UserRepository
 from services.accounts.schemas import Role, TokenOut
 from services.clinics import service as clinics
 from services.core.config import Settings
 from services.core.db import utcnow
-from services.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
+from services.core.errors import Conflict, NotFound, ServiceError, Unauthorized, Unprocessable
 from services.core.principal import Principal
 
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
@@ -24,15 +25,64 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
 MIN_PASSWORD = 10
+UI_SESSION_SECONDS = 8 * 3600
 
 
 class InvalidCredentials(Unauthorized):
-    """One answer for unknown email, wrong password and locked account, so none is revealed."""
+    """One answer for unknown email, wrong password and disabled account, so none is revealed."""
 
-    commit = True  # the failure count must be stored even though the request fails
+    commit = True  # the failure counts must be stored even though the request fails
 
     def __init__(self) -> None:
         super().__init__("invalid email or password")
+
+
+class LoginThrottled(ServiceError):
+    status, title, slug = 429, "Too many failed logins", "login-throttled"
+
+    def __init__(self, seconds: float) -> None:
+        wait = max(1, math.ceil(seconds))
+        super().__init__(f"too many failed logins; try again in {wait} s", headers={"Retry-After": str(wait)})
+
+
+class LoginBusy(ServiceError):
+    status, title, slug = 429, "Too many logins at once", "login-busy"
+
+    def __init__(self) -> None:
+        super().__init__("too many logins at once; try again in a moment", headers={"Retry-After": "1"})
+
+
+class HashGate:
+    """Password checks at once in this process, and a short queue: a flood of logins waits here
+    without holding database connections, and beyond the queue is refused at once."""
+
+    def __init__(self, slots: int, queue: int) -> None:
+        self.slots, self.queue = asyncio.Semaphore(slots), queue
+        self.waiting = 0
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        if self.slots.locked() and self.waiting >= self.queue:
+            raise LoginBusy()
+        self.waiting += 1
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
+            return await asyncio.to_thread(security.verify_password, password_hash, password)
+        finally:
+            self.slots.release()
+
+
+_gates: dict[tuple[int, int], HashGate] = {}
+
+
+def _gate(settings: Settings) -> HashGate:
+    key = (settings.login_hash_slots, settings.login_hash_queue)
+    if key not in _gates:
+        _gates[key] = HashGate(*key)
+    return _gates[key]
 
 
 async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
@@ -49,45 +99,107 @@ async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, ro
     return await users.add(User(clinic_id=clinic_id, email=email, role=role, password_hash=password_hash))
 
 
-async def set_password(session: AsyncSession, email: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
+async def _user(session: AsyncSession, email: str) -> User:
     user = await UserRepository(session).by_email(email.strip().lower())
     if user is None:
         raise NotFound("no such user")
+    return user
+
+
+async def set_password(session: AsyncSession, email: str, password: str) -> None:
+    """A new password ends every session of the user."""
+    if len(password) < MIN_PASSWORD:
+        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
+    user = await _user(session, email)
     user.password_hash = await asyncio.to_thread(security.hash_password, password)
-    user.failed_logins, user.locked_until = 0, None
+    await UserRepository(session).revoke_sessions(user.id, utcnow())
 
 
-async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> TokenOut:
-    """Exchange email and password for an access token; repeated failures lock the account a while."""
+async def set_role(session: AsyncSession, email: str, role: Role) -> None:
+    """A new role ends every session of the user: the next login carries the new role's rights."""
+    user = await _user(session, email)
+    user.role = role
+    await UserRepository(session).revoke_sessions(user.id, utcnow())
+
+
+async def set_disabled(session: AsyncSession, email: str, disabled: bool) -> None:
+    """Disabling ends every session of the user at once."""
+    user = await _user(session, email)
+    now = utcnow()
+    user.disabled_at = now if disabled else None
+    if disabled:
+        await UserRepository(session).revoke_sessions(user.id, now)
+
+
+async def login(session: AsyncSession, settings: Settings, email: str, password: str, address: str) -> User:
+    """The user whose email and password these are, from a client `address`; failures are counted.
+
+    Throttling comes first and costs one short query. The database connection is given back
+    before the password is checked, so a flood of logins never holds the pool while argon2 runs.
+    """
     now = utcnow()
     email = email.strip().lower()
+    counted = throttle.counters(settings, address, email)
+    throttles = ThrottleRepository(session)
+    blocked = await throttles.blocked_until([c.key for c in counted])
+    if blocked is not None and blocked > now:
+        raise LoginThrottled((blocked - now).total_seconds())
     # Not an email (NUL bytes included, which PostgreSQL refuses): nobody, but the same work and answer.
     user = await UserRepository(session).by_email(email) if _EMAIL.match(email) else None
-    # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
-    password_ok = await asyncio.to_thread(security.verify_password, user.password_hash if user else None, password)
-    if user is None or user.disabled_at is not None:
+    await session.commit()  # the connection goes back to the pool while the password is checked
+    password_ok = await _gate(settings).verify(user.password_hash if user else None, password)
+    now = utcnow()
+    if user is None or user.disabled_at is not None or not password_ok:
+        for counter in counted:
+            failures = await throttles.count_failure(counter.key, now, now - throttle.WINDOW)
+            if wait := throttle.delay(failures, counter):
+                await throttles.block(counter.key, now + timedelta(seconds=wait))
         raise InvalidCredentials()
-    if user.locked_until is not None and user.locked_until > now:
-        raise InvalidCredentials()
-    if not password_ok:
-        # Counted in the database, not in Python: concurrent guesses must all count.
-        lock_until = now + timedelta(seconds=settings.login_lock_seconds)
-        await UserRepository(session).record_failed_login(user.id, settings.login_max_failures, lock_until)
-        raise InvalidCredentials()
-    user.failed_logins, user.locked_until = 0, None
-    ttl = timedelta(seconds=settings.access_token_ttl_seconds)
-    token = security.issue_token(settings.secret_key.get_secret_value(), user.id, user.clinic_id, now, ttl)
+    await throttles.forget(counted[1].key)  # this account from this address: its own failures are over
+    return user
+
+
+async def start_session(session: AsyncSession, settings: Settings, user: User, kind: str = "api") -> str:
+    """A new session of the user, and a signed token naming it (an API bearer token, or the UI's cookie)."""
+    now = utcnow()
+    ttl = timedelta(seconds=settings.access_token_ttl_seconds if kind == "api" else UI_SESSION_SECONDS)
+    row = AuthSession(user_id=user.id, kind=kind, created_at=now, expires_at=now + ttl)
+    await UserRepository(session).add_session(row)
+    return security.issue_token(settings.secret_key.get_secret_value(), user.id, user.clinic_id, row.id, now, ttl)
+
+
+async def issue_token(session: AsyncSession, settings: Settings, email: str, password: str, address: str) -> TokenOut:
+    """OAuth2 password grant: a bearer token naming a new session."""
+    token = await start_session(session, settings, await login(session, settings, email, password, address))
     return TokenOut(access_token=token, token_type="bearer", expires_in=settings.access_token_ttl_seconds)  # noqa: S106
 
 
-async def authenticate_token(session: AsyncSession, settings: Settings, token: str) -> Principal:
-    """The user an access token stands for."""
+async def ui_session(session: AsyncSession, settings: Settings, email: str, password: str, address: str) -> str:
+    """A token for the UI's cookie, naming a session of UI_SESSION_SECONDS."""
+    user = await login(session, settings, email, password, address)
+    return await start_session(session, settings, user, kind="ui")
+
+
+async def logout(session: AsyncSession, settings: Settings, token: str) -> bool:
+    """End the session a token names (its cookie or bearer use alike); False if it was not live."""
     claims = security.read_token(settings.secret_key.get_secret_value(), token)
-    # The user is read on every request so that disabling an account takes effect at once.
-    user = await UserRepository(session).get(claims.user_id) if claims else None
-    if claims is None or user is None or user.disabled_at is not None or user.clinic_id != claims.clinic_id:
+    if claims is None:
+        return False
+    return await UserRepository(session).revoke_session(claims.session_id, utcnow())
+
+
+async def authenticate_token(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    """The user an access token stands for, while its session lives."""
+    claims = security.read_token(settings.secret_key.get_secret_value(), token)
+    # The user and the session are read on every request, so logout, a new password or role and
+    # a disabled account take effect at once.
+    user = await UserRepository(session).with_session(claims.session_id, utcnow()) if claims else None
+    if (
+        claims is None
+        or user is None
+        or user.disabled_at is not None
+        or (user.id, user.clinic_id) != (claims.user_id, claims.clinic_id)
+    ):
         raise Unauthorized("invalid or expired token")
     return Principal(
         clinic_id=user.clinic_id,

@@ -21,6 +21,12 @@ _bearer = HTTPBearer(
 )
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def client_address(request: Request) -> str:
+    """The client's address; behind a trusted proxy (FORWARDED_ALLOW_IPS), the one it reports."""
+    return request.client.host if request.client else "-"
 
 
 async def authenticate(session: AsyncSession, settings: Settings, token: str) -> Principal:
@@ -36,7 +42,7 @@ def require(scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         request: Request,
         session: Session,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: BearerCredentials,
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("send Authorization: Bearer <key or token>")

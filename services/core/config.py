@@ -1,5 +1,6 @@
 """Settings, read from the environment once and validated at start."""
 
+import re
 from functools import lru_cache
 from typing import Literal
 
@@ -45,12 +46,17 @@ class Settings(BaseSettings):
     # processes within this time (0: look the key up on every request).
     key_cache_seconds: float = Field(default=5, ge=0, le=300)
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
-    # After this many failed logins in a row an account is locked for login_lock_seconds.
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lock_seconds: int = Field(default=900, ge=1)
-    # Abuse limits, per API process: intakes per publishable key and client address, logins per account.
+    # Failed logins before each further one delays the next attempt (doubling, up to the ceiling):
+    # per account from one address, per address, per account from anywhere (accounts/throttle.py).
+    login_free_failures: int = Field(default=5, ge=1)
+    login_free_failures_per_address: int = Field(default=20, ge=1)
+    login_free_failures_per_account: int = Field(default=50, ge=1)
+    login_max_delay_seconds: int = Field(default=900, ge=1)
+    # Password checks (argon2) at once per API process, and how many may wait; more are refused (429).
+    login_hash_slots: int = Field(default=2, ge=1)
+    login_hash_queue: int = Field(default=16, ge=0)
+    # Abuse limits, per API process: intakes per publishable key and client address.
     rate_limit_intakes_per_minute: int = Field(default=30, ge=1)
-    rate_limit_logins_per_minute: int = Field(default=10, ge=1)
     # Export worker: how long a claimed item is held, how often and how patiently it is retried.
     export_lease_seconds: float = Field(default=60, gt=0)
     export_max_attempts: int = Field(default=8, ge=1)
@@ -59,8 +65,25 @@ class Settings(BaseSettings):
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=16, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
+    # The service's public address (scheme://host[:port]), for links it gives out (/fhir/metadata,
+    # FHIR search pages) instead of whatever Host header a request carried.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Interactive API docs at /docs and /redoc: on by default outside production.
+    docs: bool | None = None
+    # In production /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is not served.
+    metrics_token: SecretStr | None = None
+    # Networks (CIDR, comma-separated) that calls on a clinic's behalf may reach though they are not
+    # public, e.g. an EHR on the hospital's private network. Empty: public addresses only.
+    outbound_allowed_networks: str = ""
     # Re-triage open referrals under the deployed ruleset before serving (SPEC §5a).
     retriage_on_startup: bool = True
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _origin_only(cls, url: str) -> str:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", url):
+            raise ValueError("PUBLIC_BASE_URL is scheme://host[:port]")
+        return url.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -79,6 +102,10 @@ class Settings(BaseSettings):
                 "outside development and whenever the database is PostgreSQL"
             )
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs if self.docs is not None else self.environment != "production"
 
     @property
     def is_sqlite(self) -> bool:

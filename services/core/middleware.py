@@ -115,13 +115,17 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        # The interactive API docs load their scripts from a CDN: no CSP of ours there.
-        skip = {b"content-security-policy"} if scope["path"] in ("/docs", "/redoc") else set()
+        path = scope["path"]
+        # The interactive API docs (off in production) load their scripts from a CDN: no CSP of ours there.
+        skip = {b"content-security-policy"} if path in ("/docs", "/redoc") else set()
+        # Nothing that may carry patient data is kept by browsers or proxies; only the static
+        # assets (the form's script and styles) may be cached.
+        cache = () if path.startswith("/static/") or path == "/embed.js" else ((b"cache-control", b"no-store"),)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])} | skip
-                extra = [(name, value) for name, value in self.DEFAULTS if name not in present]
+                extra = [(name, value) for name, value in (*self.DEFAULTS, *cache) if name not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

@@ -1,5 +1,7 @@
 """Health, readiness and metrics."""
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -41,7 +43,14 @@ def _not_ready(detail: str) -> JSONResponse:
 
 
 @health_router.get("/metrics", include_in_schema=False)
-async def metrics(session: Session) -> Response:
-    """Prometheus metrics: requests by route and status, latency, intakes by urgency, exports."""
+async def metrics(request: Request, session: Session) -> Response:
+    """Prometheus metrics: requests by route and status, latency, intakes by urgency, exports.
+    In production only for `Authorization: Bearer <METRICS_TOKEN>` (not served without one)."""
+    settings = request.app.state.settings
+    if settings.environment == "production":
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        sent = request.headers.get("authorization", "")
+        if token is None or not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return Response(status_code=404)
     body, content_type = await observability.scrape(session)
     return Response(body, media_type=content_type)

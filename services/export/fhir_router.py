@@ -17,7 +17,8 @@ FHIR_BODY = {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "descriptio
 @router.get("/metadata", responses={200: FHIR_BODY})
 async def metadata(request: Request) -> Response:
     """The CapabilityStatement: what this FHIR endpoint supports."""
-    return FhirResponse(service.capability(str(request.base_url).rstrip("/") + "/fhir", request.app.version))
+    base = request.app.state.settings.public_base_url + "/fhir"  # never the request's Host header
+    return FhirResponse(service.capability(base, request.app.version))
 
 
 @router.get("/Questionnaire/backstride-intake", responses={200: FHIR_BODY})
@@ -71,7 +72,7 @@ async def search_service_requests(
     """Search the clinic's referrals by FHIR status and time of last change; a searchset Bundle,
     oldest change first, with a `next` link while there are more."""
     service.refuse_unknown_parameters(request.query_params.keys())
-    base = str(request.base_url).rstrip("/") + "/fhir"
+    base = request.app.state.settings.public_base_url + "/fhir"
     bundle = await service.search(session, principal, base, status or [], last_updated or [], count, cursor)
     return FhirResponse(bundle)
 

@@ -76,7 +76,7 @@ async def submit_response(
         raise InvalidResource(str(exc), errors=[{"loc": [exc.link_id], "msg": str(exc), "type": "answer"}]) from exc
     except ValidationError as exc:
         raise InvalidResource("the answers are not a valid intake", errors=_errors(exc)) from exc
-    created, _ = await intake.submit(session, principal, body, idempotency_key, intake_date)
+    created, _ = await intake.submit(session, principal, body, idempotency_key, intake_date, via="fhir")
     stored = await intake.stored(session, principal.clinic_id, created.id)
     response = to_questionnaire_response(stored, f"urn:uuid:{created.id}")
     response.pop("subject")  # the Patient is not served here; the referral's Bundle carries it

@@ -32,7 +32,10 @@ async def put_integration(body: IntegrationIn, request: Request, session: Sessio
     is queued in the same transaction and POSTed to `base_url` as a FHIR transaction Bundle.
     In production `base_url` must be https to a public host."""
     production = request.app.state.settings.environment == "production"
-    return await service.put_integration(session, principal.clinic_id, body, production=production)
+    allowed = request.app.state.settings.outbound_allowed_networks
+    return await service.put_integration(
+        session, principal.clinic_id, body, production=production, allowed_networks=allowed
+    )
 
 
 @router.get("/exports", response_model=ExportPage, responses=responses(401, 403, 422, 503))

@@ -1,16 +1,15 @@
 """Export rules: which clinic wants what sent where, the outbox, and the Bundles it carries."""
 
-import ipaddress
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import events, observability
+from services.core import events, observability, outbound
 from services.core.db import utcnow
-from services.core.errors import Conflict, NotFound, Unprocessable
+from services.core.errors import Conflict, NotFound
 from services.core.pagination import decode_cursor, page
 from services.core.principal import Principal
 from services.export.fhir.collection import collection
@@ -71,33 +70,19 @@ async def get_integration(session: AsyncSession, clinic_id: uuid.UUID) -> Integr
     return _integration_out(integration)
 
 
-class UnsafeDestination(Unprocessable):
-    title, slug = "Unsafe destination", "unsafe-destination"
-
-
-def check_destination(base_url: str) -> None:
-    """In production, patient data goes over https to a public host only: not to this
-    machine, a private network or a cloud metadata address named by IP. (Names that
-    resolve to such addresses are not caught here.)"""
-    url = urlsplit(base_url)
-    if url.scheme != "https":
-        raise UnsafeDestination("base_url must use https")
-    host = (url.hostname or "").lower()
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-            raise UnsafeDestination("base_url must name a public host") from None
-        return
-    if not address.is_global:
-        raise UnsafeDestination("base_url must name a public host")
+async def check_destination(base_url: str, allowed_networks: str = "") -> None:
+    """In production, patient data goes over https to a public host only: not to this machine,
+    a private network or a cloud metadata address, named by an IP literal in any form or by a
+    name resolving to one (core/outbound.py), unless the deployment allows that network. The
+    worker checks again at every delivery."""
+    await asyncio.to_thread(outbound.check_url, base_url, outbound.parse_networks(allowed_networks))
 
 
 async def put_integration(
-    session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn, *, production: bool
+    session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn, *, production: bool, allowed_networks: str = ""
 ) -> IntegrationOut:
     if production:
-        check_destination(body.base_url)
+        await check_destination(body.base_url, allowed_networks)
     integration = FhirIntegration(
         clinic_id=clinic_id,
         base_url=body.base_url.rstrip("/"),

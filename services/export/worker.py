@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 from sqlalchemy.exc import DBAPIError
 
+from services.core import outbound
 from services.core.config import Settings
 from services.core.db import Database, utcnow
 from services.core.observability import EXPORTS
@@ -39,6 +40,9 @@ class Worker:
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.stopping = asyncio.Event()
+        # Calls on a clinic's behalf reach public hosts only, in production (core/outbound.py).
+        self.guarded = settings.environment == "production"
+        self.allowed = outbound.parse_networks(settings.outbound_allowed_networks)
 
     def stop(self) -> None:
         """Finish the deliveries in hand, give back the rest, then return from run()."""
@@ -48,8 +52,13 @@ class Worker:
         """Deliver until stopped (or, with drain, until nothing is due). Returns deliveries attempted."""
         attempted = 0
         timeout = aiohttp.ClientTimeout(total=self.settings.export_http_timeout_seconds)
+        # In production every name is resolved by a resolver that refuses non-public addresses,
+        # and the connection goes to the addresses it checked (no DNS rebinding).
+        connector = aiohttp.TCPConnector(resolver=outbound.GuardedResolver(self.allowed)) if self.guarded else None
         # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as they were with httpx.
-        async with aiohttp.ClientSession(timeout=timeout, json_serialize=_json, trust_env=True) as http:
+        async with aiohttp.ClientSession(
+            timeout=timeout, json_serialize=_json, trust_env=True, connector=connector
+        ) as http:
             while not self.stopping.is_set():
                 try:
                     items, integrations = await self._claim()
@@ -129,12 +138,19 @@ class Worker:
             }
             if integration.auth_type == "bearer" and integration.auth_token:
                 headers["Authorization"] = f"Bearer {integration.auth_token}"
+            if self.guarded:  # an IP literal skips the resolver: checked here
+                outbound.check_literal(integration.base_url, self.allowed)
             async with http.post(integration.base_url, json=bundle, headers=headers, allow_redirects=False) as answer:
                 status, reason = answer.status, answer.reason or ""
                 retry_after = answer.headers.get("retry-after", "")
                 body = await _read_some(answer.content, MAX_ANSWER_BYTES)
-        except (aiohttp.ClientError, TimeoutError) as exc:  # refused, reset, timed out, malformed answer
-            await self._retry(item, f"{type(exc).__name__}: could not reach the FHIR server", None)
+        except TimeoutError:
+            await self._retry(item, "timed out", None)
+            return False
+        except (aiohttp.ClientError, OSError):
+            # Refused, reset, not TLS, an address refused by the guard, a malformed answer: one
+            # message for all, so last_error cannot be used to map a network (a port scanner).
+            await self._retry(item, "could not connect", None)
             return False
         if 200 <= status < 300:
             EXPORTS.labels("delivered").inc()

@@ -26,4 +26,7 @@ class Intake(SQLModel, table=True):
     # The day the age was taken on for triage (a QuestionnaireResponse's `authored` date, or the
     # day it arrived); None for intakes stored before triage v2, whose day is created_at's.
     intake_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    # How it came: "publishable" (a web form), "secret", "user" or "fhir"; None from before this was kept.
+    # Identifiers from a publishable key were typed by whoever filled in a public form.
+    submitted_via: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

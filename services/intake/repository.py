@@ -66,6 +66,14 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
         )
         return list((await self.session.execute(statement)).scalars())
 
+    async def kept_by_ids(self, intake_ids: list[uuid.UUID]) -> list[Intake]:
+        statement = (
+            self.scoped(select(Intake))
+            .where(col(Intake.id).in_(intake_ids), col(Intake.erased_at).is_(None))
+            .order_by(col(Intake.created_at), col(Intake.id))
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def page_kept(self, after: uuid.UUID | None, limit: int) -> list[Any]:
         """A page of the clinic's intakes not erased, by id (plain rows: id, created_at, intake_date,
         answers), for reading them all a page at a time."""

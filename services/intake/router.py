@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from services.core.auth import Session, require
+from services.core.auth import Session, client_address, require
 from services.core.errors import responses
 from services.core.principal import Principal
 from services.intake import service
@@ -49,7 +49,7 @@ async def create_intake(
     A replayed response carries `Idempotent-Replayed: true`.
     """
     if principal.kind == "publishable":  # web forms: per key and address; EHRs with secret keys are not limited
-        client = request.client.host if request.client else "-"
+        client = client_address(request)
         request.app.state.limiter.hit(
             "intake", f"{principal.key_id}|{client}", request.app.state.settings.rate_limit_intakes_per_minute
         )

@@ -14,6 +14,7 @@ from services.core.errors import Conflict, Gone, NotFound, Unprocessable
 from services.core.observability import INTAKES
 from services.core.principal import Principal
 from services.intake import repository
+from services.intake.models import Intake
 from services.intake.repository import IntakeRepository
 from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
 from services.referrals import service as referrals
@@ -50,6 +51,14 @@ def _fingerprint(answers: dict[str, object]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _scoped(principal: Principal, key: str | None) -> str | None:
+    """Idempotency keys of a publishable key (a web page) live apart from the secret key's: a page
+    can neither see nor squat the keys an EHR uses. A space never occurs in a client's key."""
+    if key is None or principal.kind != "publishable":
+        return key
+    return "public " + hashlib.sha256(key.encode()).hexdigest()
+
+
 def _summary(referral: ReferralOut) -> ReferralSummary:
     # Checked here too, not only where the answers are read: an erasure may commit in between.
     if referral.erased_at is not None:
@@ -63,6 +72,7 @@ async def submit(
     body: IntakeIn,
     idempotency_key: str | None,
     intake_date: date | None = None,
+    via: str | None = None,
 ) -> tuple[IntakeCreated, bool]:
     """Store the intake and its referral; returns (result, replayed).
 
@@ -76,6 +86,7 @@ async def submit(
     # upgrade is still recognised).
     answers = drop_unanswered(body.model_dump(mode="json"), V2_FIELDS)
     request_hash = _fingerprint(answers) if idempotency_key else None
+    idempotency_key = _scoped(principal, idempotency_key)
     now = utcnow()
     on = intake_date or now.date()
     result = triage.evaluate(body, body.patient.birth_date, on)
@@ -88,6 +99,7 @@ async def submit(
             "request_hash": request_hash,
             "answers": answers,
             "intake_date": on,
+            "submitted_via": via or principal.kind,
         }
     )
     if not inserted:
@@ -178,20 +190,33 @@ async def kept(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID
         return None
 
 
-async def same_patient(
+# Channels whose identifiers a clinic vouches for: its EHR (secret key, FHIR) or its own staff.
+TRUSTED_CHANNELS = ("secret", "user", "fhir")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An intake that may be the patient's, and how it came (None: from before this was kept)."""
+
+    intake: StoredIntake
+    submitted_via: str | None
+
+
+async def candidates(
     session: AsyncSession,
     clinic_id: uuid.UUID,
     *,
     mrn: str | None = None,
     email: str | None = None,
     name: tuple[str, str, date] | None = None,
-) -> list[StoredIntake]:
-    """The clinic's intakes (not erased) of one patient, oldest first, named one way: by MRN
-    (exactly), by email (case-insensitive), or by given name, family name and birth date
-    (names case-insensitive)."""
+) -> list[Candidate]:
+    """The clinic's intakes (not erased) that match, oldest first, named one way: by MRN (exactly,
+    and only where the MRN came from the clinic's EHR or staff: anyone can type one into the public
+    form), by email (case-insensitive), or by given name, family name and birth date (names
+    case-insensitive). These are candidates for a person to choose from, not a patient's record."""
     repo = IntakeRepository(session, clinic_id)
     if mrn is not None:
-        rows = await repo.by_patient("mrn", mrn)
+        rows = [r for r in await repo.by_patient("mrn", mrn) if r.submitted_via in TRUSTED_CHANNELS]
     elif email is not None:
         rows = await repo.by_patient("email", email, fold_case=True)
     elif name is not None:
@@ -205,8 +230,19 @@ async def same_patient(
         ]
     else:
         raise ValueError("name the patient one way")
-    stored_rows = [{**row.answers, "id": row.id, "created_at": row.created_at} for row in rows]
-    return [StoredIntake.model_validate(row, context={"stored": True}) for row in stored_rows]
+    return [Candidate(_stored(row), row.submitted_via) for row in rows]
+
+
+async def kept_by_ids(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: list[uuid.UUID]) -> list[Candidate]:
+    """These intakes of the clinic, not erased, oldest first (another clinic's ids are not found)."""
+    rows = await IntakeRepository(session, clinic_id).kept_by_ids(intake_ids)
+    return [Candidate(_stored(row), row.submitted_via) for row in rows]
+
+
+def _stored(row: Intake) -> StoredIntake:
+    return StoredIntake.model_validate(
+        {**row.answers, "id": row.id, "created_at": row.created_at}, context={"stored": True}
+    )
 
 
 async def erase(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: list[uuid.UUID], now: datetime) -> int:

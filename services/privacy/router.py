@@ -10,7 +10,7 @@ from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, responses
 from services.core.principal import Principal
 from services.privacy import service
-from services.privacy.schemas import ErasureIn, ErasureOut, PatientExport, PatientMatch
+from services.privacy.schemas import CandidateList, ErasureIn, ErasureOut, PatientExport, PatientMatch, RecordsIn
 
 router = APIRouter(prefix="/v1/patient-data", tags=["patient data"])
 Admin = Annotated[Principal, Depends(require("clinic:admin"))]
@@ -23,13 +23,28 @@ class FhirResponse(JSONResponse):
 FHIR_BUNDLE = {"content": {FHIR_JSON: {"schema": {"type": "object", "description": "A FHIR R4 collection Bundle"}}}}
 
 
+@router.post("/search", response_model=CandidateList, responses=responses(401, 403, 404, 410, 413, 422, 503))
+async def search_patient_data(body: PatientMatch, session: Session, principal: Admin) -> CandidateList:
+    """Step one of a subject access or erasure request: the intakes that may be the patient's.
+
+    Look the patient up exactly one way (see `PatientMatch`); only this clinic's intakes are
+    searched, emails and names case-insensitively. Each candidate says how it was submitted
+    (`publishable`: the public web form, where anyone can type any name, email or MRN;
+    `secret`/`fhir`: the clinic's EHR; `unknown`: before this was recorded) and what matched.
+    Nothing is extended from one match to others, and an MRN matches only intakes from the
+    clinic's EHR or staff. A person decides which candidates are the patient's and exports or
+    erases those by `intake_ids`. 404 for an unknown `referral_id`, 410 for an erased one.
+    """
+    return await service.search(session, principal, body)
+
+
 @router.post(
     "/export",
     response_model=PatientExport,
     responses={200: FHIR_BUNDLE, **responses(401, 403, 404, 410, 413, 422, 503)},
 )
 async def export_patient_data(
-    body: PatientMatch,
+    body: RecordsIn,
     session: Session,
     principal: Admin,
     format: Annotated[
@@ -37,19 +52,15 @@ async def export_patient_data(
         Query(description="`json`: everything held, as stored; `fhir`: an `application/fhir+json` Bundle"),
     ] = "json",
 ) -> PatientExport | Response:
-    """Everything the clinic holds about one patient, for a subject access request.
+    """Everything the clinic holds in the chosen intakes, for a subject access request.
 
-    Name the patient exactly one way (see `PatientMatch`); only this clinic's records are
-    searched, emails and names case-insensitively. With `referral_id` the patient is that
-    referral's intake's, and the match extends to the clinic's other intakes with the same MRN
-    if it has one, else the same given name, family name and birth date (not the same email:
-    family members often share one; name the email explicitly to match on it).
-
-    `json` gives the patient as their latest intake gave them and, for every intake, the answers
-    as accepted, the referral with its triage, its whole audit trail and its deliveries to the
-    clinic's FHIR server. `fhir` gives a FHIR R4 Bundle of type `collection`: one Patient and
-    each referral's resources. The export is recorded on each referral's audit trail
-    (`exported`). 404 when nothing matches; 410 when the named referral's data was erased.
+    Give the `intake_ids` chosen from `POST /v1/patient-data/search`, or a `referral_id` for
+    that referral's own intake only. `json` gives the patient as the latest chosen intake gave
+    them and, for every intake, the answers as accepted, the referral with its triage, its
+    whole audit trail and its deliveries to the clinic's FHIR server. `fhir` gives a FHIR R4
+    Bundle of type `collection`: one Patient and each referral's resources. The export is
+    recorded on each referral's audit trail (`exported`). 404 when the clinic holds none of the
+    intakes; 410 when the named referral's data was erased.
     """
     if format == "fhir":
         return FhirResponse(await service.export_fhir(session, principal, body))
@@ -58,7 +69,7 @@ async def export_patient_data(
 
 @router.post("/erase", response_model=ErasureOut, responses=responses(401, 403, 404, 413, 422, 503))
 async def erase_patient_data(body: ErasureIn, session: Session, principal: Admin) -> ErasureOut:
-    """Erase one patient's data (named as for the export) in one transaction: all of it or none.
+    """Erase the chosen intakes (as for the export) in one transaction: all of it or none.
 
     Every intake's answers (identity, contact, answers, notes) and idempotency key are removed;
     each referral is closed, keeps only de-identified statistics (urgency, focus areas, the ids
@@ -69,8 +80,7 @@ async def erase_patient_data(body: ErasureIn, session: Session, principal: Admin
     reads (`GET /v1/referrals/{id}`, intake null) while its intake, its Bundle and its FHIR
     ServiceRequest answer 410, and FHIR search leaves it out.
 
-    Repeating it is harmless: erased records are not found again by identity (404, nothing is
-    left to match), and a `referral_id` of an erased referral is reported in
-    `already_erased_referral_ids`.
+    Repeating it is harmless: an erased referral named by `referral_id` is reported in
+    `already_erased_referral_ids`, erased or unknown intake ids in `not_found_intake_ids`.
     """
     return await service.erase(session, principal, body)

@@ -11,22 +11,24 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from services.core.auth import Session
+from services.accounts.service import UI_SESSION_SECONDS, LoginThrottled
+from services.core.auth import Session, client_address
 from services.core.errors import ServiceError
 from services.core.principal import Principal
 from services.core.schemas import PageQuery
 from services.intake import service as intake
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, QueueQuery, Status
-from services.web import service
+from services.web import messages, service
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["pathway_words"] = service.PATHWAY_WORDS
-templates.env.globals["urgency_words"] = service.URGENCY_WORDS
-templates.env.globals["event_words"] = service.event_words
+templates.env.globals["pathway_words"] = messages.PATHWAY_WORDS
+templates.env.globals["urgency_words"] = messages.URGENCY_WORDS
+templates.env.globals["event_words"] = messages.event_words
 router = APIRouter(include_in_schema=False)
 COOKIE = "bs_session"
+LOGIN_COOKIE = "bs_login"  # the login page's own cookie, for its CSRF token
 STATUSES = list(TRANSITIONS)
 URGENCIES = ["emergency", "urgent", "routine", "self_care"]
 
@@ -69,17 +71,41 @@ def _to(path: str, **query: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
 
 
-def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    cookie = request.cookies.get(COOKIE)
+def _page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200, csrf_cookie: str | None = None
+) -> Response:
+    cookie = csrf_cookie or request.cookies.get(COOKIE)
     csrf = service.csrf_token(request.app.state.settings, cookie) if cookie else ""
+    message = messages.flash(request.query_params.get("msg"), request.query_params.get("to"))
     return templates.TemplateResponse(
-        request, name, {**context, "csrf": csrf, "message": request.query_params.get("msg")}, status_code=status_code
+        request, name, {**context, "csrf": csrf, "message": message}, status_code=status_code
     )
+
+
+def _secure(request: Request) -> bool:
+    """Cookies are Secure in production whatever the proxy says, and over https anywhere."""
+    return request.app.state.settings.environment == "production" or request.url.scheme == "https"
+
+
+def _from_our_pages(request: Request) -> bool:
+    own = str(request.base_url).rstrip("/").lower()
+    return service.same_origin(request.headers.get("origin"), request.headers.get("referer"), own)
+
+
+def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
+    """The login form, with a fresh cookie of its own and a CSRF token bound to it: a page on
+    another site cannot log someone in to an account of its choosing (login CSRF)."""
+    cookie = service.new_login_cookie()
+    response = _page(request, "login.html", {"error": error}, status_code, csrf_cookie=cookie)
+    response.set_cookie(
+        LOGIN_COOKIE, cookie, httponly=True, samesite="strict", secure=_secure(request), max_age=3600, path="/ui"
+    )
+    return response
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    return _page(request, "login.html", {})
+    return _login_page(request)
 
 
 @router.post("/ui/login")
@@ -88,26 +114,37 @@ async def login(
     session: Session,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     settings = request.app.state.settings
+    if not _from_our_pages(request) or not service.csrf_ok(settings, request.cookies.get(LOGIN_COOKIE), csrf):
+        return _login_page(request, "That form had expired. Please try again.", 403)
     try:
-        request.app.state.limiter.hit("login", email.strip().lower(), settings.rate_limit_logins_per_minute)
-        token = await service.log_in(session, settings, email, password)
+        token = await service.log_in(session, settings, email, password, client_address(request))
+    except LoginThrottled:
+        return _login_page(request, "Too many failed attempts. Please wait a little and try again.", 429)
     except ServiceError:
-        return _page(request, "login.html", {"error": "That email and password do not match an account."}, 401)
+        return _login_page(request, "That email and password do not match an account.", 401)
     response = _to("/ui")
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
-        max_age=int(service.UI_SESSION.total_seconds()), path="/",
+        COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+        max_age=UI_SESSION_SECONDS, path="/",
     )  # fmt: skip
+    response.delete_cookie(LOGIN_COOKIE, path="/ui")
     return response
 
 
 @router.post("/ui/logout")
-async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    response = _to("/ui/login", msg="You are logged out.")
-    if service.csrf_ok(request.app.state.settings, request.cookies.get(COOKIE), csrf):
-        response.delete_cookie(COOKIE, path="/")
+async def logout(request: Request, session: Session, csrf: Annotated[str, Form()] = "") -> Response:
+    """Ends the session on the server (the cookie, and anything else holding its token, stops
+    working), then forgets the cookie. A forged or stale form logs nobody out, and says so."""
+    settings, cookie = request.app.state.settings, request.cookies.get(COOKIE)
+    if not _from_our_pages(request) or not service.csrf_ok(settings, cookie, csrf):
+        text = "You are still logged in: that form had expired. Use the Log out button again."
+        return _page(request, "notice.html", {"title": "Not logged out", "text": text}, 403)
+    await service.log_out(session, settings, cookie)
+    response = _to("/ui/login", msg="logged-out")
+    response.delete_cookie(COOKIE, path="/")
     return response
 
 
@@ -129,7 +166,7 @@ async def queue(
         )
         page = await referrals.queue(session, user, query)
     except (ServiceError, ValueError):
-        return _to("/ui", msg="Those filters are not valid.")
+        return _to("/ui", msg="bad-filters")
     return _page(
         request, "queue.html",
         {"page": page, "statuses": STATUSES, "urgencies": URGENCIES, "chosen": {"status": status, "urgency": urgency,
@@ -153,7 +190,7 @@ async def referral_page(referral_id: uuid.UUID, request: Request, session: Sessi
     moves = sorted(TRANSITIONS[referral.status])
     return _page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
                                             "me": user.user_id, "suggestion": service.open_suggestion(trail.items),
-                                            "escalation": service.last_escalation(trail.items),
+                                            "escalation": messages.last_escalation(trail.items),
                                             "urgencies": URGENCIES})  # fmt: skip
 
 
@@ -173,14 +210,16 @@ async def referral_action(
     if user is None:
         return _to("/ui/login")
     back = f"/ui/referrals/{referral_id}"
-    if not service.csrf_ok(request.app.state.settings, request.cookies.get(COOKIE), csrf):
-        return _to(back, msg="That form had expired. Please try again.")
+    if not _from_our_pages(request) or not service.csrf_ok(
+        request.app.state.settings, request.cookies.get(COOKIE), csrf
+    ):
+        return _to(back, msg="expired")
     try:
-        message = await service.act(
+        flash = await service.act(
             session, user, referral_id, action, to=to, version=version, note=note, pathway=pathway
         )
     except ValidationError:
-        message = "Give a reason for the change, and a pathway that fits the urgency."
+        flash = {"msg": "urgency-invalid"}
     except ServiceError as exc:
-        message = service.in_words(exc)
-    return _to(back, msg=message)
+        flash = {"msg": service.in_words(exc)}
+    return _to(back, **flash)

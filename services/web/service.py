@@ -2,38 +2,26 @@
 
 import hashlib
 import hmac
+import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts import security
 from services.accounts import service as accounts
 from services.core.auth import authenticate
 from services.core.config import Settings
-from services.core.db import utcnow
 from services.core.errors import NotFound, ServiceError, Unauthorized
 from services.core.principal import Principal
 from services.export import service as export
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, EventOut, UrgencyIn
 from services.referrals.service import IllegalTransition, ReferralClaimed, StaleVersion
+from services.referrals.urgency import PathwayNotOfUrgency, UrgencyNotChangeable
 from services.triage import service as triage
-from services.triage.schemas import USUAL_PATHWAY
 
-UI_SESSION = timedelta(hours=8)
-URGENCY_WORDS = {"emergency": "emergency", "urgent": "urgent", "routine": "routine", "self_care": "self-care"}
-# Each pathway as a physio would say it (SPEC §5).
-PATHWAY_WORDS = {
-    "emergency_department": "Emergency department now",
-    "same_day_medical": "Doctor today",
-    "urgent_medical": "Doctor within 24 hours",
-    "medical_review": "Doctor's review within 5 days",
-    "physiotherapy": "Physiotherapy",
-    "self_management": "Self-management",
-}
 EMERGENCY_ANSWER = "urn:backstride:fhir:StructureDefinition/emergency-answer"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
@@ -156,14 +144,14 @@ async def publishable_clinic(session: AsyncSession, settings: Settings, key: str
     return principal
 
 
-async def log_in(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
-    """A session token for the UI cookie (a longer-lived access token)."""
-    token = await accounts.login(session, settings, email, password)
-    claims = security.read_token(settings.secret_key.get_secret_value(), token.access_token)
-    assert claims is not None  # just issued
-    return security.issue_token(
-        settings.secret_key.get_secret_value(), claims.user_id, claims.clinic_id, utcnow(), UI_SESSION
-    )
+async def log_in(session: AsyncSession, settings: Settings, email: str, password: str, address: str) -> str:
+    """The UI cookie's token: it names a server-side session, which logging out ends."""
+    return await accounts.ui_session(session, settings, email, password, address)
+
+
+async def log_out(session: AsyncSession, settings: Settings, cookie: str | None) -> None:
+    if cookie:
+        await accounts.logout(session, settings, cookie)
 
 
 async def user_of(session: AsyncSession, settings: Settings, cookie: str | None) -> Principal | None:
@@ -177,10 +165,27 @@ async def user_of(session: AsyncSession, settings: Settings, cookie: str | None)
 
 
 def csrf_token(settings: Settings, cookie: str) -> str:
-    """Bound to the session: a form from another site cannot know it."""
+    """Bound to the session (or, on the login page, to its own cookie): a form from another site
+    cannot know it."""
     return hmac.new(
         settings.secret_key.get_secret_value().encode(), f"csrf:{cookie}".encode(), hashlib.sha256
     ).hexdigest()
+
+
+def new_login_cookie() -> str:
+    """The login page's own random cookie, which its CSRF token is bound to (login CSRF)."""
+    return secrets.token_urlsafe(24)
+
+
+def same_origin(origin: str | None, referer: str | None, own: str) -> bool:
+    """A UI POST comes from our own pages: Origin (or, without it, Referer) names this origin.
+    Neither sent is allowed (the CSRF token still has to match)."""
+    if origin is not None:
+        return origin.rstrip("/").lower() == own
+    if referer:
+        parts = urlsplit(referer)
+        return f"{parts.scheme}://{parts.netloc}".lower() == own
+    return True
 
 
 def csrf_ok(settings: Settings, cookie: str | None, token: str | None) -> bool:
@@ -201,56 +206,24 @@ async def act(
     version: str,
     note: str,
     pathway: str = "",
-) -> str:
-    """A physio's button press on a referral page; returns what to tell them."""
+) -> dict[str, str]:
+    """A physio's button press on a referral page; returns the flash message's code (and its `to`)."""
     if action == "claim":
         await referrals.claim(session, user, referral_id)
-        return "You have claimed this referral. It is now in review."
+        return {"msg": "claimed"}
     if action == "transition":
         if to not in TRANSITIONS:
             raise IllegalTransition("unknown status")
         await referrals.transition(session, user, referral_id, to, note.strip() or None, f'"{version}"')  # type: ignore[arg-type]
-        return f"Moved to {to.replace('_', ' ')}."
+        return {"msg": "moved", "to": to}
     if action == "urgency":
-        if to not in URGENCY_WORDS:
-            raise ServiceError("choose an urgency")
         body = UrgencyIn.model_validate({"urgency": to, "pathway": pathway or None, "reason": note.strip() or ""})
         await referrals.change_urgency(session, user, referral_id, body, f'"{version}"')
-        return f"Urgency set to {URGENCY_WORDS[to]} ({PATHWAY_WORDS[body.pathway or USUAL_PATHWAY[body.urgency]]})."
+        return {"msg": "urgency-set", "to": to}
     if action == "note" and note.strip():
         await referrals.add_note(session, user, referral_id, note.strip())
-        return "Note added."
-    return "Nothing to do."
-
-
-def _setting(value: dict[str, Any]) -> str:
-    return f"{URGENCY_WORDS.get(value['urgency'], value['urgency'])}, {PATHWAY_WORDS.get(value['pathway'], '?')}"
-
-
-def event_words(event: EventOut) -> str:
-    """One audit-trail line's what, in words (re-triage and urgency changes with from and to)."""
-    detail = event.detail or {}
-    if event.action == "retriaged" and detail:
-        return (
-            f"re-triaged under rules {detail['to']['ruleset_version']}: {_setting(detail['from'])} → "
-            f"{_setting(detail['to'])}"
-        )
-    if event.action == "retriage_suggested" and detail:
-        return f"new rules suggest {_setting(detail['suggested'])} (kept {_setting(detail['from'])})"
-    if event.action == "urgency_changed" and detail:
-        return f"changed the urgency: {_setting(detail['from'])} → {_setting(detail['to'])}"
-    return event.action.replace("_", " ")
-
-
-def last_escalation(events: list[EventOut]) -> str | None:
-    """The newest re-triage that made the referral more urgent, in words."""
-    for event in reversed(events):
-        detail = event.detail or {}
-        if event.action == "retriaged" and detail:
-            before, after = detail["from"], detail["to"]
-            if any(before[k] != after[k] for k in ("urgency", "pathway", "due_at")):
-                return f"Made more urgent by new triage rules ({after['ruleset_version']}): {event_words(event)}."
-    return None
+        return {"msg": "noted"}
+    return {"msg": "nothing"}
 
 
 def open_suggestion(events: list[EventOut]) -> dict[str, Any] | None:
@@ -265,13 +238,15 @@ def open_suggestion(events: list[EventOut]) -> dict[str, Any] | None:
 
 
 def in_words(error: ServiceError) -> str:
-    """409/412 and friends, as a physio would want to hear them."""
+    """409/412 and friends as a flash message's code."""
     if isinstance(error, ReferralClaimed):
-        return f"Someone else got there first: {error.detail}."
+        return "taken"
     if isinstance(error, StaleVersion):
-        return (
-            "This referral changed while you were looking at it. Here it is as it is now; please check and try again."
-        )
+        return "stale"
     if isinstance(error, IllegalTransition):
-        return f"That move is not possible now ({error.detail})."
-    return str(error.detail)
+        return "illegal"
+    if isinstance(error, UrgencyNotChangeable):
+        return "not-changeable"
+    if isinstance(error, PathwayNotOfUrgency):
+        return "urgency-invalid"
+    return "error"

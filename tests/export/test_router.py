@@ -90,13 +90,17 @@ async def test_physios_cannot_administer_exports(
     assert (await client.get("/v1/exports", headers=pk)).status_code == 403
 
 
-def test_production_destinations_must_be_public_https() -> None:
+async def test_production_destinations_must_be_public_https() -> None:
     import pytest
 
-    from services.export.service import UnsafeDestination, check_destination
+    from services.core.outbound import UnsafeDestination
+    from services.export.service import check_destination
 
-    check_destination("https://ehr.example.org/fhir")
-    for url in ("http://ehr.example.org/fhir", "https://localhost/fhir", "https://127.0.0.1/fhir",
-                "https://169.254.169.254/latest", "https://10.0.0.5/fhir", "https://ehr.internal/fhir"):  # fmt: skip
+    # A public address is accepted, and so is a private one the deployment allows.
+    await check_destination("https://8.8.8.8/fhir")
+    await check_destination("https://10.0.0.5/fhir", allowed_networks="10.0.0.0/8")
+    for url in ("http://8.8.8.8/fhir", "https://localhost/fhir", "https://127.0.0.1/fhir",
+                "https://169.254.169.254/latest", "https://10.0.0.5/fhir", "https://ehr.internal/fhir",
+                "https://ehr.example.org/fhir"):  # fmt: skip  # the last does not resolve here
         with pytest.raises(UnsafeDestination):
-            check_destination(url)
+            await check_destination(url)

@@ -1,4 +1,5 @@
-"""Data rights over HTTP: a clinic admin exports or erases everything held about one patient."""
+"""Data rights over HTTP: a clinic admin searches for a patient's intakes, chooses them, and exports
+or erases them."""
 
 import uuid
 from typing import Any
@@ -13,9 +14,10 @@ from sqlmodel import col
 from services.clinics.schemas import ClinicCreated
 from services.export.models import ExportItem
 from services.intake.models import Intake
-from tests.factories import intake_body, login, make_clinic, make_user, references
+from tests.factories import intake_body, login, make_clinic, make_user, references, ui_login
 from tests.privacy.conftest import Staff, marker, patient, raw_rows, submit
 
+SEARCH = "/v1/patient-data/search"
 EXPORT = "/v1/patient-data/export"
 ERASE = "/v1/patient-data/erase"
 FHIR = "application/fhir+json"
@@ -25,6 +27,17 @@ FOCUSED = {"running": {"strength_sessions_per_week": 0, "shoe_km": 900}}  # core
 
 def name_of(person: dict[str, Any]) -> dict[str, str]:
     return {k: person[k] for k in ("given_name", "family_name", "birth_date")}
+
+
+async def candidates(client: httpx.AsyncClient, staff: Staff, match: dict[str, Any]) -> list[str]:
+    """Step one: the intake ids a search lists (all of them chosen, as an admin would after checking)."""
+    response = await client.post(SEARCH, json=match, headers=staff.admin_headers)
+    assert response.status_code == 200, response.text
+    return [c["intake_id"] for c in response.json()["items"]]
+
+
+async def chosen(client: httpx.AsyncClient, staff: Staff, match: dict[str, Any]) -> dict[str, list[str]]:
+    return {"intake_ids": await candidates(client, staff, match)}
 
 
 async def work_on(client: httpx.AsyncClient, staff: Staff, referral_id: str, note: str) -> None:
@@ -51,7 +64,7 @@ async def test_json_export_holds_every_record_with_its_trail_and_exports(
     note = marker()
     await work_on(client, staff, first["referral"]["id"], note)
 
-    response = await client.post(EXPORT, json={"mrn": mrn}, headers=staff.admin_headers)
+    response = await client.post(EXPORT, json=await chosen(client, staff, {"mrn": mrn}), headers=staff.admin_headers)
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -74,36 +87,41 @@ async def test_json_export_holds_every_record_with_its_trail_and_exports(
     assert len(exported_events) == 1 and exported_events[0]["actor"] == staff.admin.email
 
 
-@pytest.mark.parametrize("way", ["referral_id", "email", "name"])
-async def test_a_referral_id_extends_to_the_same_person_and_matching_ignores_case(
+@pytest.mark.parametrize("way", ["email", "name"])
+async def test_a_search_lists_the_candidates_whatever_their_case(
     client: httpx.AsyncClient, clinic: ClinicCreated, staff: Staff, way: str
 ) -> None:
     person = patient(email=f"{marker()}@Example.org")
     first = await submit(client, clinic.secret_key, person)
     again = {**person, "given_name": person["given_name"].upper(), "family_name": person["family_name"].lower()}
-    if way == "referral_id":  # no MRN and an email: the email decides
-        again["email"] = person["email"].upper()
-    second = await submit(client, clinic.secret_key, again)
+    second = await submit(client, clinic.publishable_key, again)
     await submit(client, clinic.secret_key, {**person, "birth_date": "1991-03-04", "email": "other@example.org"})
-    body = {
-        "referral_id": {"referral_id": second["referral"]["id"]},
+    match = {
         "email": {"email": person["email"].swapcase()},
         "name": {**name_of(person), "given_name": person["given_name"].swapcase()},
     }[way]
-    response = await client.post(EXPORT, json=body, headers=staff.admin_headers)
+    response = await client.post(SEARCH, json=match, headers=staff.admin_headers)
     assert response.status_code == 200, response.text
-    assert [r["intake"]["id"] for r in response.json()["records"]] == [first["id"], second["id"]]
+    items = response.json()["items"]
+    assert [c["intake_id"] for c in items] == [first["id"], second["id"]]
+    # How each came, so a person can weigh a match on what anyone could type into the form.
+    assert [c["submitted_via"] for c in items] == ["secret", "publishable"]
+    assert {tuple(c["matched"]) for c in items} == {("email",) if way == "email" else ("name_and_birth_date",)}
+    assert items[0]["referral_id"] == first["referral"]["id"] and items[0]["given_name"] == person["given_name"]
+    # The search reads no referral's data: nothing goes on an audit trail.
+    trail = await client.get(f"/v1/referrals/{first['referral']['id']}/events", headers=staff.admin_headers)
+    assert "exported" not in [e["action"] for e in trail.json()["items"]]
 
 
-async def test_a_referral_id_without_mrn_or_email_extends_by_name_and_birth_date(
+async def test_a_referral_id_is_its_own_intake_only(
     client: httpx.AsyncClient, clinic: ClinicCreated, staff: Staff
 ) -> None:
-    person = patient()
+    person = patient(mrn=marker())
     first = await submit(client, clinic.secret_key, person)
-    second = await submit(client, clinic.secret_key, {**person, "family_name": person["family_name"].upper()})
-    await submit(client, clinic.secret_key, {**person, "birth_date": "1980-01-01"})  # a namesake
+    await submit(client, clinic.secret_key, person)  # the same person again: not reached from the first
+    assert await candidates(client, staff, {"referral_id": first["referral"]["id"]}) == [first["id"]]
     response = await client.post(EXPORT, json={"referral_id": first["referral"]["id"]}, headers=staff.admin_headers)
-    assert [r["intake"]["id"] for r in response.json()["records"]] == [first["id"], second["id"]]
+    assert [r["intake"]["id"] for r in response.json()["records"]] == [first["id"]]
 
 
 async def test_fhir_export_is_a_valid_collection_with_one_patient(
@@ -113,7 +131,8 @@ async def test_fhir_export_is_a_valid_collection_with_one_patient(
     first = await submit(client, clinic.secret_key, person, **EMERGENCY)
     second = await submit(client, clinic.secret_key, {**person, "phone": "+44 20 7946 0000"})
 
-    response = await client.post(f"{EXPORT}?format=fhir", json={"email": person["email"]}, headers=staff.admin_headers)
+    picked = await chosen(client, staff, {"email": person["email"]})
+    response = await client.post(f"{EXPORT}?format=fhir", json=picked, headers=staff.admin_headers)
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(FHIR)
@@ -144,18 +163,24 @@ async def test_another_clinics_patient_is_never_matched_nor_erased(
     mine = await submit(client, clinic.secret_key, person)
     theirs = await submit(client, other.secret_key, person)
     for body in ({"mrn": "MRN-1"}, {"email": person["email"]}, name_of(person)):
-        response = await client.post(EXPORT, json=body, headers=staff.admin_headers)
-        assert [r["intake"]["id"] for r in response.json()["records"]] == [mine["id"]]
-    not_found = await client.post(EXPORT, json={"referral_id": theirs["referral"]["id"]}, headers=staff.admin_headers)
-    assert not_found.status_code == 404 and theirs["id"] not in not_found.text
+        assert await candidates(client, staff, body) == [mine["id"]]
+    for path, body in ((SEARCH, {}), (EXPORT, {}), (ERASE, {"reason": "r"})):
+        not_found = await client.post(
+            path, json={"referral_id": theirs["referral"]["id"], **body}, headers=staff.admin_headers
+        )
+        assert not_found.status_code == 404 and theirs["id"] not in not_found.text
+    theirs_by_id = await client.post(EXPORT, json={"intake_ids": [theirs["id"]]}, headers=staff.admin_headers)
+    assert theirs_by_id.status_code == 404 and theirs["id"] not in theirs_by_id.text
 
-    erased = await client.post(ERASE, json={"mrn": "MRN-1", "reason": "request 7"}, headers=staff.admin_headers)
+    both = {"intake_ids": [mine["id"], theirs["id"]], "reason": "request 7"}
+    erased = await client.post(ERASE, json=both, headers=staff.admin_headers)
     assert erased.json()["erased_referral_ids"] == [mine["referral"]["id"]]
+    assert erased.json()["not_found_intake_ids"] == [theirs["id"]]
     kept = await client.get(f"/v1/intakes/{theirs['id']}", headers={"Authorization": f"Bearer {other.secret_key}"})
     assert kept.status_code == 200 and kept.json()["patient"]["given_name"] == person["given_name"]
 
 
-@pytest.mark.parametrize("path", [EXPORT, ERASE])
+@pytest.mark.parametrize("path", [SEARCH, EXPORT, ERASE])
 async def test_only_clinic_admins(
     client: httpx.AsyncClient, session: AsyncSession, clinic: ClinicCreated, staff: Staff, path: str
 ) -> None:
@@ -199,13 +224,14 @@ async def test_erasure_removes_the_patient_everywhere_and_keeps_statistics(
         .values(status="delivered")
     )
 
-    response = await client.post(ERASE, json={"email": email, "reason": "GDPR request 42"}, headers=staff.admin_headers)
+    picked = await chosen(client, staff, {"email": email})
+    response = await client.post(ERASE, json={**picked, "reason": "GDPR request 42"}, headers=staff.admin_headers)
 
     assert response.status_code == 200, response.text
     result = response.json()
     referral_ids = [first["referral"]["id"], second["referral"]["id"]]
     assert sorted(result["erased_referral_ids"]) == sorted(referral_ids)
-    assert result["already_erased_referral_ids"] == []
+    assert result["already_erased_referral_ids"] == [] and result["not_found_intake_ids"] == []
     assert result["intakes_erased"] == 2 and result["notes_removed"] == 2
     assert result["exports_stopped"] == 3  # second's created; first's claim and acceptance
     after = await raw_rows(session)
@@ -264,8 +290,9 @@ async def test_erasing_again_is_harmless(client: httpx.AsyncClient, clinic: Clin
     assert again.status_code == 200
     assert again.json()["erased_referral_ids"] == [] and again.json()["already_erased_referral_ids"] == [referral_id]
     assert again.json()["intakes_erased"] == 0
-    by_name = await client.post(ERASE, json={**name_of(person), "reason": "r3"}, headers=staff.admin_headers)
-    assert by_name.status_code == 404  # nothing identifying is left to match
+    assert await candidates(client, staff, name_of(person)) == []  # nothing identifying is left to match
+    by_id = await client.post(ERASE, json={"intake_ids": [created["id"]], "reason": "r3"}, headers=staff.admin_headers)
+    assert by_id.status_code == 404
     trail = (await client.get(f"/v1/referrals/{referral_id}/events", headers=staff.admin_headers)).json()
     assert [e["action"] for e in trail["items"]].count("erased") == 1
     exported = await client.post(EXPORT, json={"referral_id": referral_id}, headers=staff.admin_headers)
@@ -273,12 +300,19 @@ async def test_erasing_again_is_harmless(client: httpx.AsyncClient, clinic: Clin
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{"mrn": "nobody"}, {"email": "nobody@example.org"}, {"referral_id": str(uuid.uuid4())},
-     {"given_name": "No", "family_name": "Body", "birth_date": "1990-01-01"}],
+    "body", [{"mrn": "nobody"}, {"email": "nobody@example.org"},
+             {"given_name": "No", "family_name": "Body", "birth_date": "1990-01-01"}],
 )  # fmt: skip
-async def test_no_match_is_404(client: httpx.AsyncClient, staff: Staff, body: dict[str, str]) -> None:
-    for path in (EXPORT, ERASE):
+async def test_a_search_that_finds_nobody_lists_nothing(
+    client: httpx.AsyncClient, staff: Staff, body: dict[str, str]
+) -> None:
+    assert await candidates(client, staff, body) == []
+
+
+@pytest.mark.parametrize("body", [{"referral_id": str(uuid.uuid4())}, {"intake_ids": [str(uuid.uuid4())]}])
+async def test_unknown_records_are_404(client: httpx.AsyncClient, staff: Staff, body: dict[str, Any]) -> None:
+    paths = [EXPORT, ERASE] + ([SEARCH] if "referral_id" in body else [])
+    for path in paths:
         response = await client.post(
             path, json={**body, "reason": "r"} if path == ERASE else body, headers=staff.admin_headers
         )
@@ -303,7 +337,29 @@ BAD_MATCHES: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("body", BAD_MATCHES, ids=[str(b) for b in BAD_MATCHES])
-async def test_bad_match_bodies_are_422(client: httpx.AsyncClient, staff: Staff, body: dict[str, Any]) -> None:
+async def test_bad_search_bodies_are_422(client: httpx.AsyncClient, staff: Staff, body: dict[str, Any]) -> None:
+    response = await client.post(SEARCH, json=body, headers=staff.admin_headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+BAD_CHOICES: list[dict[str, Any]] = [
+    {},
+    {"intake_ids": []},
+    {"intake_ids": ["not-a-uuid"]},
+    {"intake_ids": [str(uuid.UUID(int=1))] * 2},
+    {"intake_ids": [str(uuid.UUID(int=n)) for n in range(101)]},
+    {"intake_ids": [str(uuid.UUID(int=1))], "referral_id": str(uuid.UUID(int=2))},
+    {"intake_ids": None},
+    {"mrn": "A"},  # naming a patient is the search's job
+    {"email": "a@example.org"},
+]
+
+
+@pytest.mark.parametrize("body", BAD_CHOICES, ids=[str(b)[:60] for b in BAD_CHOICES])
+async def test_bad_export_and_erasure_bodies_are_422(
+    client: httpx.AsyncClient, staff: Staff, body: dict[str, Any]
+) -> None:
     for path, sent in ((EXPORT, body), (ERASE, {**body, "reason": "r"})):
         response = await client.post(path, json=sent, headers=staff.admin_headers)
         assert response.status_code == 422, (path, response.text)
@@ -335,8 +391,9 @@ async def test_identifiers_stay_out_of_urls_and_logs(
     person = patient(email=f"{marker()}@example.org")
     await submit(client, clinic.secret_key, person)
     caplog.set_level("DEBUG")
-    await client.post(EXPORT, json={"email": person["email"]}, headers=staff.admin_headers)
-    await client.post(ERASE, json={"email": person["email"], "reason": "r"}, headers=staff.admin_headers)
+    picked = await chosen(client, staff, {"email": person["email"]})
+    await client.post(EXPORT, json=picked, headers=staff.admin_headers)
+    await client.post(ERASE, json={**picked, "reason": "r"}, headers=staff.admin_headers)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert person["email"] not in logged and person["given_name"] not in logged
     assert "patient data erased: 1 referrals" in logged
@@ -367,7 +424,7 @@ async def test_the_physio_ui_shows_an_erased_referral_without_patient_data(
     erase = {"referral_id": created["referral"]["id"], "reason": "request 9"}
     assert (await client.post(ERASE, json=erase, headers=staff.admin_headers)).status_code == 200
     physio, password = await make_user(session, clinic.slug)
-    await client.post("/ui/login", data={"email": physio.email, "password": password})
+    await ui_login(client, physio.email, password)
     page = await client.get(f"/ui/referrals/{created['referral']['id']}")
     assert page.status_code == 410
     assert "was erased" in page.text and "request 9" in page.text

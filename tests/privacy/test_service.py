@@ -22,10 +22,10 @@ from services.export.worker import Worker
 from services.intake import service as intake
 from services.intake.schemas import IntakeCreated, IntakeIn
 from services.privacy import service as privacy
-from services.privacy.schemas import ErasureIn, PatientMatch
+from services.privacy.schemas import ErasureIn, PatientMatch, RecordsIn
 from services.referrals.patient_data import erased_triage
 from tests.factories import committed_clinic as committed
-from tests.factories import intake_body, make_user, secret_principal
+from tests.factories import intake_body, make_clinic, make_user, secret_principal
 from tests.privacy.conftest import patient
 
 
@@ -44,23 +44,39 @@ async def admin_of(session: AsyncSession, clinic: ClinicCreated) -> Principal:
 async def test_names_match_whatever_their_case_beyond_ascii(session: AsyncSession, clinic: ClinicCreated) -> None:
     person = patient(given_name="Zoë", family_name="Ørsted-Ünal")
     created = await submit(session, clinic, person)
+    admin = await admin_of(session, clinic)
     match = PatientMatch(given_name="ZOË", family_name="ørsted-ünal", birth_date=person["birth_date"])
-    found = await privacy.find(session, clinic.clinic_id, match)
-    assert [answers.id for answers, _ in found.records] == [created.id]
+    found = await privacy.search(session, admin, match)
+    assert [(c.intake_id, c.matched) for c in found.items] == [(created.id, ["name_and_birth_date"])]
 
 
-async def test_a_match_is_the_same_whichever_way_the_patient_is_named(
+async def test_a_search_lists_candidates_one_way_at_a_time_and_never_extends(
     session: AsyncSession, clinic: ClinicCreated
 ) -> None:
     person = patient(mrn="M-9", email="sam@example.org")
     first = await submit(session, clinic, person)
     second = await submit(session, clinic, {**person, "email": "new@example.org"})  # same MRN, new email
-    by_referral = await privacy.find(session, clinic.clinic_id, PatientMatch(referral_id=second.referral.id))
-    by_mrn = await privacy.find(session, clinic.clinic_id, PatientMatch(mrn="M-9"))
-    by_email = await privacy.find(session, clinic.clinic_id, PatientMatch(email="SAM@example.org"))
-    assert [a.id for a, _ in by_referral.records] == [a.id for a, _ in by_mrn.records] == [first.id, second.id]
-    assert [a.id for a, _ in by_email.records] == [first.id]  # one way at a time: no chaining
-    assert [r.id for _, r in by_mrn.records] == [first.referral.id, second.referral.id]
+    admin = await admin_of(session, clinic)
+    by_referral = await privacy.search(session, admin, PatientMatch(referral_id=second.referral.id))
+    by_mrn = await privacy.search(session, admin, PatientMatch(mrn="M-9"))
+    by_email = await privacy.search(session, admin, PatientMatch(email="SAM@example.org"))
+    assert [c.intake_id for c in by_referral.items] == [second.id]  # its own intake, nothing else
+    assert [c.intake_id for c in by_mrn.items] == [first.id, second.id]
+    assert [c.intake_id for c in by_email.items] == [first.id]  # no chaining from the email to the MRN
+    assert {c.submitted_via for c in by_mrn.items} == {"secret"}
+
+
+async def test_an_mrn_typed_into_the_public_form_matches_nobody(session: AsyncSession, clinic: ClinicCreated) -> None:
+    public = Principal(clinic_id=clinic.clinic_id, kind="publishable", scopes=frozenset({"intake:write"}), label="pk")
+    typed, _ = await intake.submit(
+        session, public, IntakeIn.model_validate(intake_body(patient=patient(mrn="M-5"))), None
+    )
+    from_ehr = await submit(session, clinic, patient(mrn="M-5"))
+    admin = await admin_of(session, clinic)
+    found = await privacy.search(session, admin, PatientMatch(mrn="M-5"))
+    assert [c.intake_id for c in found.items] == [from_ehr.id]
+    by_referral = await privacy.search(session, admin, PatientMatch(referral_id=typed.referral.id))
+    assert [(c.intake_id, c.submitted_via) for c in by_referral.items] == [(typed.id, "publishable")]
 
 
 async def test_erasure_is_all_or_nothing(
@@ -77,7 +93,7 @@ async def test_erasure_is_all_or_nothing(
     monkeypatch.setattr(exports, "stop_exports", fails)  # the erasure's last step
     with pytest.raises(RuntimeError):
         async with unit_of_work(session):
-            await privacy.erase(session, admin, ErasureIn(mrn="M-1", reason="request 1"))
+            await privacy.erase(session, admin, ErasureIn(intake_ids=[created.id], reason="request 1"))
 
     answers = await intake.stored(session, clinic.clinic_id, created.id)
     assert answers.patient.given_name == person["given_name"] and answers.notes == "kept if anything fails"
@@ -167,6 +183,16 @@ async def test_a_referral_does_not_reach_family_members_sharing_an_email(
     parent = await submit(session, clinic, patient(email="family@example.org", birth_date="1980-01-02"))
     child = await submit(session, clinic, patient(email="family@example.org", birth_date="2012-05-06"))
     again = await submit(session, clinic, {**patient(email="family@example.org"), "birth_date": "2012-05-06"})
-    found = await privacy.find(session, clinic.clinic_id, PatientMatch(referral_id=child.referral.id))
+    found = await privacy.find(session, clinic.clinic_id, RecordsIn(referral_id=child.referral.id))
     assert [a.id for a, _ in found.records] == [child.id]
     assert parent.id not in {a.id for a, _ in found.records} and again.id not in {a.id for a, _ in found.records}
+
+
+async def test_chosen_intakes_are_exactly_those_and_only_this_clinics(
+    session: AsyncSession, clinic: ClinicCreated
+) -> None:
+    mine = await submit(session, clinic, patient())
+    other_clinic = await make_clinic(session)
+    theirs = await submit(session, other_clinic, patient())
+    found = await privacy.find(session, clinic.clinic_id, RecordsIn(intake_ids=[mine.id, theirs.id]))
+    assert [a.id for a, _ in found.records] == [mine.id] and found.missing == [theirs.id]

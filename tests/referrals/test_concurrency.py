@@ -5,15 +5,15 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from services.accounts import security
-from services.accounts.models import User
+from services.accounts import service as accounts
+from services.accounts import throttle
+from services.accounts.models import LoginThrottle, User
 from services.clinics.models import Clinic
 from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
@@ -46,9 +46,7 @@ async def team(database: Database, settings: Settings) -> AsyncIterator[tuple[Cl
     async with database.sessionmaker() as session, session.begin():
         clinic = await make_clinic(session)
         physios = [(await make_user(session, clinic.slug))[0] for _ in range(PHYSIOS)]
-    secret = settings.secret_key.get_secret_value()
-    now = datetime.now(UTC)
-    tokens = [security.issue_token(secret, p.id, p.clinic_id, now, timedelta(minutes=10)) for p in physios]
+        tokens = [await accounts.start_session(session, settings, p) for p in physios]
     yield clinic, physios, tokens
     async with database.sessionmaker() as session, session.begin():
         await session.execute(delete(Clinic).where(col(Clinic.id) == clinic.clinic_id))
@@ -117,16 +115,28 @@ async def test_simultaneous_next_never_hands_out_a_referral_twice(
 async def test_simultaneous_wrong_passwords_all_count(
     server: str, database: Database, settings: Settings, team: tuple[ClinicCreated, list[User], list[str]]
 ) -> None:
-    """Guessing in parallel must not slip past the lockout."""
+    """Guessing in parallel must not slip past the throttle: every failure is counted (those that
+    arrive after the block are refused before any password check), so the next attempt from that
+    address waits, while the real user elsewhere is not kept out."""
     clinic, _, _ = team
     async with database.sessionmaker() as session, session.begin():
         user, password = await make_user(session, clinic.slug)
     form = {"username": user.email, "password": "wrong-password"}
+    attacker = {"X-Forwarded-For": "203.0.113.7"}  # uvicorn believes 127.0.0.1's forwarded address
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
-        guesses = await asyncio.gather(*(http.post("/v1/auth/token", data=form) for _ in range(12)))
-        assert {r.status_code for r in guesses} == {401}
-        right = await http.post("/v1/auth/token", data={"username": user.email, "password": password})
-    assert right.status_code == 401  # locked
+        guesses = await asyncio.gather(*(http.post("/v1/auth/token", data=form, headers=attacker) for _ in range(12)))
+        checked = [r.status_code for r in guesses].count(401)
+        assert {r.status_code for r in guesses} <= {401, 429} and checked >= settings.login_free_failures
+        again = await http.post("/v1/auth/token", data={**form, "password": password}, headers=attacker)
+        elsewhere = await http.post(
+            "/v1/auth/token", data={**form, "password": password}, headers={"X-Forwarded-For": "198.51.100.20"}
+        )
+    assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1
+    assert elsewhere.status_code == 200
+    # Every checked guess was counted, none lost to a race: this account from that address.
+    key = throttle.counters(settings, "203.0.113.7", user.email)[1].key
     async with database.sessionmaker() as session:
-        stored = await session.get(User, user.id)
-        assert stored is not None and stored.locked_until is not None
+        counted = (
+            await session.execute(select(col(LoginThrottle.failures)).where(col(LoginThrottle.key) == key))
+        ).scalar_one()
+    assert counted == checked
