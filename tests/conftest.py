@@ -22,7 +22,7 @@ from services.clinics.schemas import ClinicCreated
 from services.core import migrations
 from services.core.config import Settings
 from services.core.db import Database, get_session, unit_of_work
-from tests.factories import make_clinic
+from tests.factories import TEST_SETTINGS, make_clinic
 
 PG_ADMIN_DSN = os.environ.get("BACKSTRIDE_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
 
@@ -87,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(environment="test", database_url=database_url, secret_key="t" * 40)
+    return Settings(environment="test", database_url=database_url, secret_key=TEST_SETTINGS.secret_key)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from services.accounts.schemas import Role
 from services.clinics import service as clinics
 from services.clinics.models import Clinic
 from services.clinics.schemas import ClinicCreated
+from services.core.config import Settings
 from services.core.db import Database
 from services.core.principal import Principal
 from services.export import service as export
@@ -30,6 +31,10 @@ from services.export.schemas import IntegrationIn
 from services.intake.schemas import StoredIntake
 from services.triage import service as triage_service
 from services.triage.schemas import Answers, TriageResult, age_on
+
+# The settings the tests' app and workers run with (see conftest.settings), where a test needs
+# them outside a fixture: sealed keys open only with the same SECRET_KEY.
+TEST_SETTINGS = Settings(environment="test", secret_key="t" * 40)
 
 VIGNETTES = Path(__file__).parent / "triage" / "vignettes.jsonl"
 VIGNETTES_V2 = Path(__file__).parent / "triage" / "vignettes-v2.jsonl"
@@ -90,8 +95,7 @@ def questionnaire_response(
     stored = StoredIntake.model_validate(
         {**body, "id": uuid.uuid4(), "created_at": authored or datetime.now(UTC)}, context={"stored": True}
     )
-    resource = to_questionnaire_response(stored, "urn:uuid:00000000-0000-0000-0000-000000000001")
-    resource.pop("subject")
+    resource = to_questionnaire_response(stored, None)
     resource["questionnaire"] = f"{QUESTIONNAIRE_URL}|{version}"
     return resource
 
@@ -178,16 +182,15 @@ def references(value: Any) -> list[str]:
 
 @asynccontextmanager
 async def committed_clinic(
-    database: Database, integration: dict[str, Any] | None = None
+    database: Database, integration: dict[str, Any] | None = None, settings: Settings | None = None
 ) -> AsyncIterator[ClinicCreated]:
     """A clinic outside the per-test transaction (for tests that need real commits), with a FHIR
     integration if given; deleted afterwards."""
     async with database.sessionmaker() as session, session.begin():
         clinic = await make_clinic(session)
         if integration is not None:
-            await export.put_integration(
-                session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
-            )
+            body = IntegrationIn.model_validate(integration)
+            await export.put_integration(session, clinic.clinic_id, body, settings or TEST_SETTINGS)
     try:
         yield clinic
     finally:

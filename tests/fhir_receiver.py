@@ -5,6 +5,11 @@ PUT on identifiers (so re-sent Bundles create nothing new), and records what it 
 `POST /_control` tells it to misbehave: fail every Nth request before or after doing
 the work, answer 429 or 400, go down, or stall.
 
+It is also a SMART Backend Services token endpoint (`POST /token`): given a JWKS and a client
+id through `/_control`, it checks client assertions as an EHR's authorisation server does
+(signature, audience, lifetime, a jti used once) and, with `require_token`, lets only the
+access tokens it issued through to `/fhir`. `{"revoke": true}` forgets every token it issued.
+
 `uvicorn tests.fhir_receiver:app` keeps its state in memory. `python -m tests.fhir_receiver
 --port P --state-file F` also writes it to F after every request that did work and reads it
 back at start, so a receiver killed and started again still knows what it was sent.
@@ -15,10 +20,14 @@ import asyncio
 import itertools
 import json
 import os
+import secrets
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import jwt
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -28,16 +37,25 @@ state: dict[str, Any] = {}
 state_file: Path | None = None
 
 
+CONTROL = {"mode": "ok", "fail_every": 0, "fail_after_every": 0, "delay": 0.0, "retry_after": "1",
+           "jwks": {"keys": []}, "client_id": "", "token_lifetime": 300, "require_token": False,
+           "token_mode": "ok"}  # fmt: skip
+
+
 def reset() -> None:
     state.update(
         resources={},  # (type, id) -> resource
         by_identifier={},  # (type, system|value) -> id
         requests=0,
-        control={"mode": "ok", "fail_every": 0, "fail_after_every": 0, "delay": 0.0, "retry_after": "1"},
+        control=dict(CONTROL),
         in_flight=Counter(),
         max_in_flight=0,
         delivered=Counter(),  # X-Backstride-Delivery -> successful receipts
         auth=[],
+        tokens={},  # access token -> when it expires (time.time())
+        jtis=[],  # of every client assertion accepted
+        token_requests=0,
+        refused_tokens=0,  # /fhir requests turned away for their token
     )
 
 
@@ -80,6 +98,24 @@ def outcome(status: int, text: str, headers: dict[str, str] | None = None) -> JS
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/fhir+json")
 
 
+# What a validating server (Medplum) answers for a resource it will not store.
+REFUSED = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {"severity": "error", "code": "invariant", "details": {"text": "Invalid code"},
+         "expression": ["ServiceRequest.status"]},
+        {"severity": "error", "code": "structure", "details": {"text": "Missing required property"},
+         "expression": ["Patient.name"]},
+    ],
+}  # fmt: skip
+
+
+def bearer_refused(authorization: str | None) -> bool:
+    token = (authorization or "").removeprefix("Bearer ")
+    expires = state["tokens"].get(token)
+    return expires is None or time.time() >= expires
+
+
 def identifier_of(search: str) -> str:
     return search.split("identifier=", 1)[1]
 
@@ -117,7 +153,10 @@ async def transaction(request: Request) -> JSONResponse:
     if control["mode"] == "429":
         return outcome(429, "slow down", {"Retry-After": control["retry_after"]})
     if control["mode"] == "400":
-        return outcome(400, "Bundle.entry[0]: unknown profile")
+        return JSONResponse(REFUSED, status_code=400, media_type="application/fhir+json")
+    if control["require_token"] and bearer_refused(request.headers.get("authorization")):
+        state["refused_tokens"] += 1
+        return outcome(401, "invalid or expired access token")
     delivery = request.headers.get("x-backstride-delivery", "")
     state["in_flight"][delivery] += 1
     state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"][delivery])
@@ -138,9 +177,52 @@ async def transaction(request: Request) -> JSONResponse:
     return JSONResponse(result, media_type="application/fhir+json")
 
 
+def token_error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+@app.post("/token")
+async def token(request: Request) -> JSONResponse:
+    """Client credentials with a JWT assertion (SMART Backend Services, RFC 7523)."""
+    state["token_requests"] += 1
+    control = state["control"]
+    if control["token_mode"] == "503":
+        return token_error(503, "temporarily_unavailable", "try again later")
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+    if form.get("grant_type") != "client_credentials" or not form.get("scope"):
+        return token_error(400, "invalid_request", "grant_type client_credentials and a scope are required")
+    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+        return token_error(400, "invalid_request", "client_assertion_type")
+    assertion = form.get("client_assertion", "")
+    try:
+        header = jwt.get_unverified_header(assertion)
+        keys = [k for k in control["jwks"]["keys"] if k.get("kid") == header.get("kid")]
+        if not keys or header.get("alg") not in ("RS384", "ES384") or keys[0].get("alg") != header["alg"]:
+            return token_error(401, "invalid_client", "no such key in the registered JWKS")
+        claims = jwt.decode(
+            assertion, jwt.PyJWK(keys[0]).key, algorithms=[header["alg"]], audience=str(request.url),
+            issuer=control["client_id"], options={"require": ["exp", "iat", "jti", "iss", "sub", "aud"]},
+        )  # fmt: skip
+    except jwt.PyJWTError as exc:
+        return token_error(401, "invalid_client", f"client assertion: {exc}")
+    if claims["sub"] != control["client_id"] or claims["exp"] - claims["iat"] > 300:
+        return token_error(401, "invalid_client", "sub must be the client id; at most 5 minutes")
+    if claims["jti"] in state["jtis"]:
+        return token_error(401, "invalid_client", "client assertion replayed")
+    state["jtis"].append(claims["jti"])
+    value = secrets.token_urlsafe(24)
+    state["tokens"][value] = time.time() + control["token_lifetime"]
+    answer = {"access_token": value, "token_type": "bearer", "expires_in": control["token_lifetime"],
+              "scope": form["scope"]}  # fmt: skip
+    return JSONResponse(answer)
+
+
 @app.post("/_control")
 async def control(request: Request) -> dict[str, Any]:
-    state["control"].update(await request.json())
+    settings = await request.json()
+    if settings.pop("revoke", False):
+        state["tokens"].clear()
+    state["control"].update(settings)
     return dict(state["control"])
 
 
@@ -163,6 +245,10 @@ async def get_state() -> dict[str, Any]:
         "in_flight": sum(state["in_flight"].values()),
         "delivered": dict(state["delivered"]),
         "auth": state["auth"][-1:],
+        "token_requests": state["token_requests"],
+        "jtis": state["jtis"],
+        "tokens_issued": len(state["jtis"]),
+        "refused_tokens": state["refused_tokens"],
         # Backstride's own referral status, from each stored ServiceRequest's extension.
         "service_request_statuses": [
             r["extension"][0]["valueCode"] for (t, _), r in state["resources"].items() if t == "ServiceRequest"

@@ -67,9 +67,7 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
         clinic = await make_clinic(session)
         admin, password = await make_user(session, clinic.slug, "clinic_admin")
         integration = {"base_url": "https://ehr.example/fhir", "auth": {"type": "none"}, "enabled": True}
-        await export.put_integration(
-            session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False
-        )
+        await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration), settings)
         created, _ = await intake.submit(
             session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None
         )

@@ -250,7 +250,7 @@ def run_outage(api: Api, receiver: Receiver, worker: subprocess.Popen[bytes], wo
     # Nothing created twice: one of each resource per referral, each ServiceRequest at its latest status.
     counts = state["resources"]
     assert (counts["ServiceRequest"], counts["Patient"], counts["QuestionnaireResponse"]) == (len(referrals),) * 3
-    assert counts["Observation"] == 2 * len(referrals)
+    assert counts["Observation"] == 3 * len(referrals)
     assert state["service_requests"] == {r["id"]: r["status"] for r in api.every("/v1/referrals")}
     failed_attempts = sum(i["attempts"] for i in items) - len(items)
     print(

@@ -21,9 +21,11 @@ def test_every_v1_operation_documents_its_errors_as_problems() -> None:
             continue
         for method, operation in operations.items():
             responses = operation["responses"]
-            assert "401" in responses, f"{method} {path}"
+            # The JWKS is public: an EHR's authorization server fetches it.
+            if path != "/v1/jwks/{clinic_id}.json":
+                assert "401" in responses, f"{method} {path}"
             # Logging in takes no credentials; logging out takes only the token it ends.
-            if path not in ("/v1/auth/token", "/v1/auth/logout"):
+            if path not in ("/v1/auth/token", "/v1/auth/logout", "/v1/jwks/{clinic_id}.json"):
                 assert "403" in responses, f"{method} {path}"
             assert operation.get("description"), f"{method} {path} has no docstring"
             for status, response in responses.items():

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=16, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
+    # Entries per transaction: Medplum refuses a transaction of conditional requests longer than 8,
+    # so a larger Bundle goes in parts (export/fhir/transaction.py).
+    export_transaction_max_entries: int = Field(default=8, ge=2, le=1000)
     # The service's public address (scheme://host[:port]), for links it gives out (/fhir/metadata,
     # FHIR search pages) instead of whatever Host header a request carried.
     public_base_url: str = "http://127.0.0.1:8000"

@@ -27,10 +27,27 @@ async def intake_questionnaire() -> Response:
     return FhirResponse(service.questionnaire())
 
 
+@router.get("/Questionnaire", responses={200: FHIR_BODY, **responses(400, 422)})
+async def search_questionnaires(
+    request: Request,
+    url: Annotated[list[str] | None, Query(max_length=300, description="The canonical URL (may end |version)")] = None,
+    version: Annotated[list[str] | None, Query(max_length=20)] = None,
+) -> Response:
+    """Search Questionnaires by canonical `url` and `version`: a searchset Bundle holding the intake
+    Questionnaire when it matches, else empty."""
+    service.refuse_unknown_parameters(request.query_params.keys(), service.QUESTIONNAIRE_PARAMETERS)
+    base = request.app.state.settings.public_base_url + "/fhir"
+    return FhirResponse(service.questionnaire_search(base, url or [], version or []))
+
+
 @router.post(
     "/QuestionnaireResponse",
     status_code=201,
-    responses={201: FHIR_BODY, **responses(400, 401, 403, 409, 413, 422, 503)},
+    responses={
+        201: {**FHIR_BODY, "description": "Created: an intake, triaged"},
+        200: {**FHIR_BODY, "description": "Found: a response with this identifier was sent before"},
+        **responses(400, 401, 403, 409, 413, 422, 503),
+    },
     openapi_extra={"requestBody": {"required": True, **FHIR_BODY}},
 )
 async def create_questionnaire_response(
@@ -40,12 +57,50 @@ async def create_questionnaire_response(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$")
     ] = None,
+    if_none_exist: Annotated[
+        str | None,
+        Header(alias="If-None-Exist", max_length=600, description="identifier=system|value: create only if new"),
+    ] = None,
 ) -> Response:
-    """Submit an intake as a QuestionnaireResponse to backstride-intake. It is validated and triaged
-    exactly like `POST /v1/intakes`; the answer is the stored response, with the referral's id and
-    urgency in extensions."""
-    created = await service.submit_response(session, principal, await _json(request), idempotency_key)
-    return FhirResponse(created, status_code=201)
+    """Submit an intake as a QuestionnaireResponse to backstride-intake (1.0.0 or 2.0.0). It is validated
+    and triaged exactly like `POST /v1/intakes`; the answer is the stored response, with the referral's
+    id and urgency in extensions, and its address in `Location`.
+
+    Conditional create: with `If-None-Exist: identifier=system|value`, or an `identifier` on the resource,
+    a response already made with that identifier is answered (200) instead of making another intake.
+    `subject` (the EHR's `Patient/{id}`, or an identifier), `author` and `authored` are kept: the export
+    refers to the EHR's own Patient. A `modifierExtension` (none is understood here) is refused."""
+    body = await _json(request)
+    submitted = await service.submit_response(session, principal, body, idempotency_key, if_none_exist)
+    base = request.app.state.settings.public_base_url + "/fhir"
+    location = f"{base}/QuestionnaireResponse/{submitted.resource['id']}/_history/1"
+    headers = {"Location": location, "ETag": 'W/"1"'}
+    return FhirResponse(submitted.resource, status_code=submitted.status, headers=headers)
+
+
+@router.get("/QuestionnaireResponse/{response_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 410, 503)})
+async def read_questionnaire_response(
+    response_id: str, session: Session, principal: Annotated[Principal, Depends(require("intake:read"))]
+) -> Response:
+    """An intake as a QuestionnaireResponse, however it came (reading it goes on the referral's audit
+    trail); 410 once the patient's data is erased."""
+    resource = await service.read_response(session, principal, response_id)
+    return FhirResponse(resource, headers={"ETag": 'W/"1"'})
+
+
+@router.get(
+    "/QuestionnaireResponse/{response_id}/_history/{version_id}",
+    responses={200: FHIR_BODY, **responses(401, 403, 404, 410, 503)},
+)
+async def read_questionnaire_response_version(
+    response_id: str,
+    version_id: str,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("intake:read"))],
+) -> Response:
+    """A version of a QuestionnaireResponse (each has one: 1)."""
+    resource = await service.read_response(session, principal, response_id, version_id)
+    return FhirResponse(resource, headers={"ETag": 'W/"1"'})
 
 
 @router.get("/ServiceRequest/{referral_id}", responses={200: FHIR_BODY, **responses(401, 403, 404, 410, 503)})

@@ -3,6 +3,7 @@ and referrals read and searched as ServiceRequests."""
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -14,23 +15,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import utcnow
 from services.core.errors import Forbidden, ServiceError, Unprocessable
 from services.core.principal import Principal
+from services.export import service as export
 from services.export.fhir import identifiers as ids
+from services.export.fhir import response_in
 from services.export.fhir import search as fhir_search
 from services.export.fhir.capability import capability_statement
 from services.export.fhir.mapping import build_bundle, service_request
 from services.export.fhir.questionnaire import AnswerError, intake_body, questionnaire, to_questionnaire_response
 from services.intake import service as intake
-from services.intake.schemas import IntakeIn
+from services.intake.schemas import IntakeIn, ReferralSummary, ResponseSource, StoredIntake
 from services.referrals import service as referrals
 from services.referrals.service import ReferralNotFound
 
 SEARCH_PARAMETERS = {"status", "_lastUpdated", "_count", "_cursor"}
+QUESTIONNAIRE_PARAMETERS = {"url", "version"}
 URGENCY_EXTENSION = "urn:backstride:fhir:StructureDefinition/triage-urgency"
 REFERRAL_EXTENSION = "urn:backstride:fhir:StructureDefinition/referral"
 
 __all__ = [
     "capability",
     "questionnaire",
+    "questionnaire_search",
+    "read_response",
     "read_service_request",
     "refuse_unknown_parameters",
     "search",
@@ -46,12 +52,17 @@ def capability(base_url: str, version: str) -> dict[str, Any]:
     return capability_statement(base_url, version)
 
 
-async def submit_response(
-    session: AsyncSession, principal: Principal, resource: Any, idempotency_key: str | None
-) -> dict[str, Any]:
-    """Accept a QuestionnaireResponse as an intake; returns the stored response."""
-    if principal.kind == "publishable":  # SPEC §2: web-page keys are for the embedded form's two calls
-        raise Forbidden("a publishable key cannot be used for this operation")
+@dataclass(frozen=True)
+class Submitted:
+    """What `POST /fhir/QuestionnaireResponse` answers: the stored response, 201 when it was
+    made now, 200 when a conditional create found the one its identifier made before."""
+
+    resource: dict[str, Any]
+    status: int
+
+
+def _checked(resource: Any) -> tuple[str, dict[str, Any]]:
+    """(questionnaire version, what is kept beyond the answers) of a response fit to be an intake."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
         raise ServiceError("the body must be a QuestionnaireResponse resource")
     try:
@@ -69,6 +80,35 @@ async def submit_response(
         raise InvalidResource(f"questionnaire version {version[:20]!r} is not accepted; use one of {accepted}")
     if resource.get("status") not in ("completed", "amended"):
         raise InvalidResource("only a completed QuestionnaireResponse can be submitted")
+    try:
+        response_in.check_modifiers(resource)
+        return version, response_in.source(resource)
+    except response_in.Refused as exc:
+        raise InvalidResource(str(exc), errors=[{"loc": [exc.where], "msg": str(exc), "type": "value_error"}]) from exc
+
+
+async def submit_response(
+    session: AsyncSession,
+    principal: Principal,
+    resource: Any,
+    idempotency_key: str | None,
+    if_none_exist: str | None = None,
+) -> Submitted:
+    """Accept a QuestionnaireResponse as an intake, once per identifier (conditional create)."""
+    if principal.kind == "publishable":  # SPEC §2: web-page keys are for the embedded form's two calls
+        raise Forbidden("a publishable key cannot be used for this operation")
+    version, kept = _checked(resource)
+    try:
+        key = response_in.conditional_key(if_none_exist, kept)
+    except response_in.BadCondition as exc:
+        raise ServiceError(str(exc)) from exc
+    except response_in.Refused as exc:
+        raise InvalidResource(str(exc), errors=[{"loc": [exc.where], "msg": str(exc), "type": "value_error"}]) from exc
+    if key is not None:
+        kept["identifier"] = key
+        found = await intake.by_response(session, principal.clinic_id, key)
+        if found is not None:  # made before: FHIR's conditional create answers 200 with it
+            return Submitted(await _served(session, principal.clinic_id, found.id, found.referral), 200)
     intake_date = _authored_date(resource.get("authored"))
     try:
         body = IntakeIn.model_validate(intake_body(resource, version))
@@ -76,16 +116,81 @@ async def submit_response(
         raise InvalidResource(str(exc), errors=[{"loc": [exc.link_id], "msg": str(exc), "type": "answer"}]) from exc
     except ValidationError as exc:
         raise InvalidResource("the answers are not a valid intake", errors=_errors(exc)) from exc
-    created, _ = await intake.submit(session, principal, body, idempotency_key, intake_date, via="fhir")
-    stored = await intake.stored(session, principal.clinic_id, created.id)
-    response = to_questionnaire_response(stored, f"urn:uuid:{created.id}")
-    response.pop("subject")  # the Patient is not served here; the referral's Bundle carries it
-    response["id"] = str(created.id)
-    response["extension"] = [
-        {"url": URGENCY_EXTENSION, "valueCode": created.referral.urgency},
-        {"url": REFERRAL_EXTENSION, "valueReference": {"reference": f"ServiceRequest/{created.referral.id}"}},
-    ]
+    source = ResponseSource.model_validate(kept)
+    created, replayed = await intake.submit(
+        session, principal, body, idempotency_key, intake_date, via="fhir", source=source
+    )
+    served = await _served(session, principal.clinic_id, created.id, created.referral)
+    return Submitted(served, 200 if replayed and key is not None else 201)
+
+
+async def read_response(
+    session: AsyncSession, principal: Principal, response_id: str, version: str | None = None
+) -> dict[str, Any]:
+    """A stored intake as the QuestionnaireResponse it is (every intake is one, however it came);
+    reading it goes on the referral's audit trail. Responses have one version: 1."""
+    try:
+        intake_id = uuid.UUID(response_id)
+    except ValueError as exc:
+        raise intake.IntakeNotFound(f"no QuestionnaireResponse {response_id[:64]!r}") from exc
+    if version is not None and version != "1":
+        raise intake.IntakeNotFound(f"QuestionnaireResponse {intake_id} has no version {version[:20]!r}")
+    record = await intake.get(session, principal, intake_id)
+    return await _served(session, principal.clinic_id, intake_id, record.referral, record)
+
+
+async def _served(
+    session: AsyncSession,
+    clinic_id: uuid.UUID,
+    intake_id: uuid.UUID,
+    referral: ReferralSummary,
+    stored: StoredIntake | None = None,
+) -> dict[str, Any]:
+    """The stored response: what the EHR said of it (identifier, subject, author, authored) as it
+    said it, the referral's id and urgency in extensions."""
+    stored = stored or await intake.stored(session, clinic_id, intake_id)
+    source = stored.fhir_source
+    response = to_questionnaire_response(stored, None)
+    own = ids.system(clinic_id, "intake")
+    kept = source.model_dump(exclude_none=True) if source else {}
+    response.update(
+        id=str(intake_id),
+        meta={"versionId": "1", "lastUpdated": stored.created_at.isoformat()},
+        identifier=response_in.stored_identifier(kept, own, str(intake_id)),
+        **{k: v for k, v in kept.items() if k in ("subject", "author", "authored")},
+        extension=[
+            {"url": URGENCY_EXTENSION, "valueCode": referral.urgency},
+            {"url": REFERRAL_EXTENSION, "valueReference": {"reference": f"ServiceRequest/{referral.id}"}},
+        ],
+    )
     return QuestionnaireResponse.model_validate(response).model_dump(mode="json")
+
+
+def questionnaire_search(base: str, url: list[str], version: list[str]) -> dict[str, Any]:
+    """`GET /fhir/Questionnaire?url=&version=`: a searchset with the intake Questionnaire if it
+    matches (`url` may carry `|version`, as a canonical does), else none."""
+    wanted_url = {u.partition("|")[0] for u in url}
+    wanted_version = {v for v in version} | {u.partition("|")[2] for u in url if "|" in u}
+    matches = wanted_url <= {ids.QUESTIONNAIRE_URL} and wanted_version <= {ids.QUESTIONNAIRE_VERSION}
+    entries = (
+        [
+            {
+                "fullUrl": f"{base}/Questionnaire/backstride-intake",
+                "resource": questionnaire(),
+                "search": {"mode": "match"},
+            }
+        ]
+        if matches
+        else []
+    )
+    params = [("url", u) for u in url] + [("version", v) for v in version]
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(entries),
+        "link": [{"relation": "self", "url": f"{base}/Questionnaire?{urlencode(params)}"}],
+        "entry": entries,
+    }
 
 
 def _authored_date(authored: Any) -> date | None:
@@ -119,11 +224,12 @@ async def read_service_request(session: AsyncSession, principal: Principal, refe
     if referral.erased_at is not None:  # FHIR's answer for a resource that existed and was deleted
         raise referrals.ReferralErased(f"ServiceRequest {referral_id} was erased")
     answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
-    return service_request(build_bundle(answers, referral), referral)
+    mrn_system = await export.mrn_system(session, principal.clinic_id)
+    return service_request(build_bundle(answers, referral, mrn_system=mrn_system), referral)
 
 
-def refuse_unknown_parameters(names: Iterable[str]) -> None:
-    unknown = sorted(set(names) - SEARCH_PARAMETERS)
+def refuse_unknown_parameters(names: Iterable[str], known: set[str] = SEARCH_PARAMETERS) -> None:
+    unknown = sorted(set(names) - known)
     if unknown:
         raise ServiceError(f"unsupported search parameters: {', '.join(unknown)}")
 
@@ -141,12 +247,13 @@ async def search(
     statuses = fhir_search.statuses(status) if status else ()
     found, next_cursor = await referrals.changed(session, principal, statuses, window.start, window.end, cursor, count)
     entries = []
+    mrn_system = await export.mrn_system(session, principal.clinic_id)
     for referral in found:
         try:
             answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
         except intake.IntakeErased:  # erased since the page was read: left out, like every erased referral
             continue
-        resource = service_request(build_bundle(answers, referral), referral)
+        resource = service_request(build_bundle(answers, referral, mrn_system=mrn_system), referral)
         entries.append(
             {"fullUrl": f"{base}/ServiceRequest/{referral.id}", "resource": resource, "search": {"mode": "match"}}
         )

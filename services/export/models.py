@@ -2,11 +2,12 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, Column, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
-from services.core.db import UTCDateTime, utcnow
+from services.core.db import JSONType, UTCDateTime, utcnow
 
 
 class FhirIntegration(SQLModel, table=True):
@@ -14,11 +15,32 @@ class FhirIntegration(SQLModel, table=True):
 
     clinic_id: uuid.UUID = Field(foreign_key="clinics.id", primary_key=True, ondelete="CASCADE")
     base_url: str = Field(sa_column=Column(String(500), nullable=False))
-    auth_type: str = Field(sa_column=Column(String(16), nullable=False))  # "none" | "bearer"
+    auth_type: str = Field(sa_column=Column(String(16), nullable=False))  # "none" | "bearer" | "smart_backend"
     # Needed in clear to call the clinic's server; never returned by the API.
     auth_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # SMART Backend Services: where to get an access token, as whom, for what, signed how.
+    token_url: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+    client_id: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    scope: str | None = Field(default=None, sa_column=Column(String(1000), nullable=True))
+    signing_algorithm: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
+    # The URI of the clinic's MRNs in its EHR (SPEC §7); None: Backstride's own system for them.
+    mrn_system: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
     enabled: bool = Field(sa_column=Column(Boolean, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class IntegrationKey(SQLModel, table=True):
+    """A key pair the export signs SMART client assertions with. The public half is served as a
+    JWKS; the private half is kept sealed with a key derived from SECRET_KEY (export/keys.py)."""
+
+    __tablename__ = "integration_keys"
+
+    kid: str = Field(sa_column=Column(String(64), primary_key=True))
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", index=True, ondelete="CASCADE")
+    algorithm: str = Field(sa_column=Column(String(8), nullable=False))  # "RS384" | "ES384"
+    public_jwk: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    sealed_private_key: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class ExportItem(SQLModel, table=True):

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
-from services.export.models import ExportItem, FhirIntegration
+from services.export.models import ExportItem, FhirIntegration, IntegrationKey
 
 
 class IntegrationRepository:
@@ -25,6 +25,22 @@ class IntegrationRepository:
 
     async def save(self, integration: FhirIntegration) -> FhirIntegration:
         return await self.session.merge(integration)
+
+    async def keys(self) -> list[IntegrationKey]:
+        """The clinic's signing keys, oldest first."""
+        statement = (
+            select(IntegrationKey)
+            .where(col(IntegrationKey.clinic_id) == self.clinic_id)
+            .order_by(col(IntegrationKey.created_at), col(IntegrationKey.kid))
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def add_keys(self, keys: list[IntegrationKey]) -> None:
+        self.session.add_all(keys)
+        await self.session.flush()
+
+    async def drop_keys(self) -> None:
+        await self.session.execute(delete(IntegrationKey).where(col(IntegrationKey.clinic_id) == self.clinic_id))
 
 
 def _enqueue_if_enabled() -> Any:

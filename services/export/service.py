@@ -8,14 +8,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import events, observability, outbound
+from services.core.config import Settings
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound
 from services.core.pagination import decode_cursor, page
 from services.core.principal import Principal
+from services.export import keys as signing
 from services.export.fhir.collection import collection
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
-from services.export.models import ExportItem, FhirIntegration
+from services.export.models import ExportItem, FhirIntegration, IntegrationKey
 from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
 from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
 from services.intake import service as intake
@@ -54,20 +56,53 @@ async def export_gauges(session: AsyncSession) -> None:
     observability.EXPORT_LAG.set((utcnow() - oldest_due).total_seconds() if oldest_due else 0)
 
 
-def _integration_out(integration: FhirIntegration) -> IntegrationOut:
+class NoSigningKeys(NotFound):
+    title, slug = "No signing keys", "no-signing-keys"
+
+
+def jwks_url(public_base_url: str, clinic_id: uuid.UUID) -> str:
+    return f"{public_base_url}/v1/jwks/{clinic_id}.json"
+
+
+def _integration_out(integration: FhirIntegration, public_base_url: str) -> IntegrationOut:
+    smart = integration.auth_type == "smart_backend"
+    auth = AuthOut(
+        type=integration.auth_type,
+        token_set=integration.auth_token is not None,
+        token_url=integration.token_url,
+        client_id=integration.client_id,
+        scope=integration.scope,
+        algorithm=integration.signing_algorithm,
+        jwks_url=jwks_url(public_base_url, integration.clinic_id) if smart else None,
+    )
     return IntegrationOut(
         base_url=integration.base_url,
-        auth=AuthOut(type=integration.auth_type, token_set=integration.auth_token is not None),
+        auth=auth,
         enabled=integration.enabled,
+        mrn_system=integration.mrn_system,
         updated_at=integration.updated_at,
     )
 
 
-async def get_integration(session: AsyncSession, clinic_id: uuid.UUID) -> IntegrationOut:
+async def get_integration(session: AsyncSession, clinic_id: uuid.UUID, public_base_url: str) -> IntegrationOut:
     integration = await IntegrationRepository(session, clinic_id).get()
     if integration is None:
         raise IntegrationNotConfigured("this clinic has no FHIR integration; PUT one first")
-    return _integration_out(integration)
+    return _integration_out(integration, public_base_url)
+
+
+async def public_keys(session: AsyncSession, clinic_id: uuid.UUID) -> dict[str, Any]:
+    """The JWKS an EHR checks the export's client assertions against (SMART Backend Services)."""
+    found = await IntegrationRepository(session, clinic_id).keys()
+    if not found:
+        raise NoSigningKeys("no signing keys: the clinic's integration does not use smart_backend")
+    return signing.jwks(found)
+
+
+async def signing_key(session: AsyncSession, clinic_id: uuid.UUID, algorithm: str) -> IntegrationKey | None:
+    """The clinic's newest key for `algorithm`, to sign a client assertion with."""
+    found = [k for k in await IntegrationRepository(session, clinic_id).keys() if k.algorithm == algorithm]
+    return found[-1] if found else None
 
 
 async def check_destination(base_url: str, allowed_networks: str = "") -> None:
@@ -79,19 +114,45 @@ async def check_destination(base_url: str, allowed_networks: str = "") -> None:
 
 
 async def put_integration(
-    session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn, *, production: bool, allowed_networks: str = ""
+    session: AsyncSession, clinic_id: uuid.UUID, body: IntegrationIn, settings: Settings
 ) -> IntegrationOut:
-    if production:
-        await check_destination(body.base_url, allowed_networks)
+    """Save the clinic's destination. SMART Backend Services gets the clinic a key pair for each
+    algorithm the first time (kept after: the EHR has registered their public halves), and
+    again if SECRET_KEY has changed since (the old ones no longer open)."""
+    auth = body.auth
+    if settings.environment == "production":
+        for url in (body.base_url, auth.token_url):  # the token URL is called on the clinic's behalf too
+            if url is not None:
+                await check_destination(url, settings.outbound_allowed_networks)
+    repo = IntegrationRepository(session, clinic_id)
+    now = utcnow()
+    secret = settings.secret_key.get_secret_value()
+    existing = await repo.keys() if auth.type == "smart_backend" else []
+    if existing and not all(signing.opens(key, secret) for key in existing):
+        # SECRET_KEY was changed: these keys can sign nothing any more. New ones replace them
+        # (the EHR must register the new JWKS).
+        await repo.drop_keys()
+        existing = []
+    if auth.type == "smart_backend" and not existing:
+        # RSA key generation takes a CPU for a while: off the event loop.
+        made = await asyncio.to_thread(
+            lambda: [signing.new_key(clinic_id, algorithm, secret, now) for algorithm in signing.ALGORITHMS]
+        )
+        await repo.add_keys(made)
     integration = FhirIntegration(
         clinic_id=clinic_id,
         base_url=body.base_url.rstrip("/"),
-        auth_type=body.auth.type,
-        auth_token=body.auth.token,
+        auth_type=auth.type,
+        auth_token=auth.token,
+        token_url=auth.token_url,
+        client_id=auth.client_id,
+        scope=auth.scope,
+        signing_algorithm=(auth.algorithm or "RS384") if auth.type == "smart_backend" else None,
+        mrn_system=body.mrn_system,
         enabled=body.enabled,
-        updated_at=utcnow(),
+        updated_at=now,
     )
-    return _integration_out(await IntegrationRepository(session, clinic_id).save(integration))
+    return _integration_out(await repo.save(integration), settings.public_base_url)
 
 
 def _item_out(item: ExportItem) -> ExportItemOut:
@@ -129,10 +190,19 @@ async def referral_bundle(session: AsyncSession, principal: Principal, referral_
     if referral.erased_at is not None:
         raise referrals.ReferralErased("the patient's data was erased; only statistics are kept")
     answers = await intake.stored(session, principal.clinic_id, referral.intake_id)
-    return build_bundle(answers, referral)
+    return build_bundle(answers, referral, mrn_system=await mrn_system(session, principal.clinic_id))
 
 
-async def delivery_bundle(session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID) -> dict[str, Any] | None:
+async def mrn_system(session: AsyncSession, clinic_id: uuid.UUID) -> str | None:
+    """The URI of the clinic's MRNs, if its integration names one: Bundles read through the API
+    name the patient as the ones sent do."""
+    integration = await IntegrationRepository(session, clinic_id).get()
+    return integration.mrn_system if integration else None
+
+
+async def delivery_bundle(
+    session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID, mrn_system: str | None
+) -> dict[str, Any] | None:
     """The Bundle the worker sends: the referral as it is at delivery time; None once the
     patient's data is erased (there is nothing left to send)."""
     referral = await referrals.current(session, clinic_id, referral_id)
@@ -142,12 +212,13 @@ async def delivery_bundle(session: AsyncSession, clinic_id: uuid.UUID, referral_
     # Not validated again here: validation is most of a delivery's CPU, and the mapping is the
     # same code that every API read validates and that the tests validate on every vignette.
     # A Bundle a receiver refuses ends `dead` with its OperationOutcome, to be retried once fixed.
-    return build_bundle(answers, referral, validate=False)
+    return build_bundle(answers, referral, mrn_system=mrn_system, validate=False)
 
 
 def patient_bundle(records: list[tuple[StoredIntake, ReferralOut]]) -> dict[str, Any]:
     """One patient's referrals (oldest first) as a FHIR collection Bundle with one Patient."""
-    return collection([build_bundle(answers, referral) for answers, referral in records], utcnow())
+    bundles = [build_bundle(answers, referral, with_patient=True) for answers, referral in records]
+    return collection(bundles, utcnow())
 
 
 async def exports_of(

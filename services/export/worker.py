@@ -7,13 +7,11 @@ twice. A worker that dies holds its items only until their lease runs out.
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -25,13 +23,15 @@ from services.core.config import Settings
 from services.core.db import Database, utcnow
 from services.core.observability import EXPORTS
 from services.export import service
-from services.export.models import ExportItem, FhirIntegration
+from services.export.delivery import RETRYABLE, Sender, outcome
+from services.export.delivery import retry_after as parse_retry_after
+from services.export.fhir.transaction import UnreadableResponse
+from services.export.models import ExportItem, FhirIntegration, IntegrationKey
 from services.export.repository import OutboxRepository
+from services.export.smart import TokenRefused, Tokens, TokenUnavailable
 
 log = logging.getLogger("backstride.worker")
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 24 * 3600.0
-MAX_ANSWER_BYTES = 1 << 20
 
 
 class Worker:
@@ -43,6 +43,8 @@ class Worker:
         # Calls on a clinic's behalf reach public hosts only, in production (core/outbound.py).
         self.guarded = settings.environment == "production"
         self.allowed = outbound.parse_networks(settings.outbound_allowed_networks)
+        # SMART access tokens, kept across batches for as long as they last.
+        self.tokens = Tokens(settings.secret_key.get_secret_value(), self._signing_key, self.guarded, self.allowed)
 
     def stop(self) -> None:
         """Finish the deliveries in hand, give back the rest, then return from run()."""
@@ -59,6 +61,7 @@ class Worker:
         async with aiohttp.ClientSession(
             timeout=timeout, json_serialize=_json, trust_env=True, connector=connector
         ) as http:
+            sender = Sender(http, self.tokens, self.guarded, self.allowed)
             while not self.stopping.is_set():
                 try:
                     items, integrations = await self._claim()
@@ -74,7 +77,7 @@ class Worker:
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
                 outcomes = await asyncio.gather(
-                    *(self._deliver_safely(http, item, integrations.get(item.clinic_id)) for item in items)
+                    *(self._deliver_safely(sender, item, integrations.get(item.clinic_id)) for item in items)
                 )
                 await self._record_delivered([item.id for item, ok in zip(items, outcomes, strict=True) if ok])
                 attempted += len(items)
@@ -94,9 +97,11 @@ class Worker:
             items = await outbox.claim(self.owner, now, lease, self.settings.export_batch_size)
             return items, await outbox.integrations({item.clinic_id for item in items})
 
-    async def _deliver_safely(
-        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
-    ) -> bool:
+    async def _signing_key(self, clinic_id: uuid.UUID, algorithm: str) -> IntegrationKey | None:
+        async with self.database.sessionmaker() as session:
+            return await service.signing_key(session, clinic_id, algorithm)
+
+    async def _deliver_safely(self, sender: Sender, item: ExportItem, integration: FhirIntegration | None) -> bool:
         """One item's delivery: True if the receiver took it (recorded with the batch); any other
         outcome is recorded on the item here, never lost in the batch."""
         if self.stopping.is_set():  # not started: hand it back untouched
@@ -107,7 +112,7 @@ class Worker:
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    return await self._deliver(http, item, integration)
+                    return await self._deliver(sender, item, integration)
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
@@ -118,32 +123,21 @@ class Worker:
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
         return False
 
-    async def _deliver(
-        self, http: aiohttp.ClientSession, item: ExportItem, integration: FhirIntegration | None
-    ) -> bool:
+    async def _deliver(self, sender: Sender, item: ExportItem, integration: FhirIntegration | None) -> bool:
         """Send the item's Bundle; True if the receiver took it, else the outcome is recorded here."""
         if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
             await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
             return False
         try:
             async with self.database.sessionmaker() as session:
-                bundle = await service.delivery_bundle(session, item.clinic_id, item.referral_id)
+                bundle = await service.delivery_bundle(
+                    session, item.clinic_id, item.referral_id, integration.mrn_system
+                )
             if bundle is None:  # erased since it was queued; normally already stopped by the erasure
                 await self._dead(item, service.ERASED)
                 return False
-            headers = {
-                "Content-Type": "application/fhir+json",
-                "Accept": "application/fhir+json",
-                "X-Backstride-Delivery": str(item.id),
-            }
-            if integration.auth_type == "bearer" and integration.auth_token:
-                headers["Authorization"] = f"Bearer {integration.auth_token}"
-            if self.guarded:  # an IP literal skips the resolver: checked here
-                outbound.check_literal(integration.base_url, self.allowed)
-            async with http.post(integration.base_url, json=bundle, headers=headers, allow_redirects=False) as answer:
-                status, reason = answer.status, answer.reason or ""
-                retry_after = answer.headers.get("retry-after", "")
-                body = await _read_some(answer.content, MAX_ANSWER_BYTES)
+            limit = self.settings.export_transaction_max_entries
+            answer = await sender.send(integration, str(item.id), bundle, limit)
         except TimeoutError:
             await self._retry(item, "timed out", None)
             return False
@@ -152,13 +146,19 @@ class Worker:
             # message for all, so last_error cannot be used to map a network (a port scanner).
             await self._retry(item, "could not connect", None)
             return False
-        if 200 <= status < 300:
+        except (TokenUnavailable, UnreadableResponse) as exc:
+            await self._retry(item, str(exc), None)
+            return False
+        except TokenRefused as exc:  # wrong key, client or scope: trying again will not help
+            await self._dead(item, str(exc))
+            return False
+        if answer.ok:
             EXPORTS.labels("delivered").inc()
             return True
-        if status in RETRYABLE:
-            await self._retry(item, f"HTTP {status}", _retry_after(retry_after))
+        if answer.status in RETRYABLE:
+            await self._retry(item, f"HTTP {answer.status}", parse_retry_after(answer.retry_after))
         else:  # the server refused the Bundle itself: retrying the same Bundle will not help
-            await self._dead(item, f"HTTP {status}: {_outcome(body, reason)}")
+            await self._dead(item, outcome(answer))
         return False
 
     async def _record_delivered(self, delivered: list[uuid.UUID]) -> None:
@@ -200,43 +200,5 @@ class Worker:
                 log.warning("export %s: lease lost before the outcome was recorded", item.id)
 
 
-async def _read_some(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """The answer's body, up to `limit` bytes (a receiver's answer is not ours to hoard).
-    StreamReader.read(n) returns what has arrived so far, so it is read until the end or the limit."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit and (chunk := await stream.read(limit - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()  # a sixteenth of a delivery's CPU with json.dumps (bench/)
-
-
-def _retry_after(header: str) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date."""
-    value = header.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
-
-
-def _outcome(answer: bytes, reason: str) -> str:
-    """The diagnostics of the server's OperationOutcome, if it sent one (clipped). Any other body
-    is not kept: it is not ours to store, and it could be anything the URL answers."""
-    try:
-        body = json.loads(answer)
-    except ValueError:  # UnicodeDecodeError included
-        body = None
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
-        return reason
-    issue = body.get("issue")
-    issues: list[Any] = issue if isinstance(issue, list) else []
-    texts = [str(i.get("diagnostics") or i.get("code") or "") for i in issues if isinstance(i, dict)]
-    return ("; ".join(t for t in texts if t) or reason)[:1000]

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Date, String, UniqueConstraint
+from sqlalchemy import Column, Date, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.core.db import JSONType, UTCDateTime, utcnow
@@ -12,7 +12,11 @@ from services.core.db import JSONType, UTCDateTime, utcnow
 
 class Intake(SQLModel, table=True):
     __tablename__ = "intakes"
-    __table_args__ = (UniqueConstraint("clinic_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "idempotency_key"),
+        # A QuestionnaireResponse's identifier: a conditional create finds the intake it made.
+        Index("ix_intakes_response_identifier", "clinic_id", "response_identifier", unique=True),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     # No index of its own: the unique (clinic_id, idempotency_key) index leads with it.
@@ -29,4 +33,8 @@ class Intake(SQLModel, table=True):
     # How it came: "publishable" (a web form), "secret", "user" or "fhir"; None from before this was kept.
     # Identifiers from a publishable key were typed by whoever filled in a public form.
     submitted_via: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    # What a QuestionnaireResponse said beyond its answers (identifier, subject, author, authored).
+    fhir_source: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    # SHA-256 of the response's identifier (system|value): looked up, never shown.
+    response_identifier: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

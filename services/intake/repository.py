@@ -23,7 +23,8 @@ def _patient(field: str) -> ColumnElement[Any]:
 # Built once: values go in as parameters, so the compiled statement is reused (see insert_row).
 _INSERT_ONCE = {
     name: insert(Intake.__table__)  # type: ignore[attr-defined]
-    .on_conflict_do_nothing(index_elements=["clinic_id", "idempotency_key"])
+    # Either unique key: (clinic, idempotency key) or (clinic, QuestionnaireResponse identifier).
+    .on_conflict_do_nothing()
     .returning(col(Intake.id))
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
@@ -39,7 +40,8 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
     model = Intake
 
     async def insert_once(self, values: dict[str, Any]) -> bool:
-        """Insert unless the clinic already has this idempotency key; True if inserted.
+        """Insert unless the clinic already has this idempotency key or response identifier;
+        True if inserted.
 
         ON CONFLICT DO NOTHING makes concurrent retries safe: PostgreSQL makes the
         second insert wait for the first transaction, then skips it.
@@ -51,6 +53,10 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
 
     async def by_idempotency_key(self, key: str) -> Intake | None:
         statement = self.scoped(select(Intake)).where(col(Intake.idempotency_key) == key)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def by_response_identifier(self, key: str) -> Intake | None:
+        statement = self.scoped(select(Intake)).where(col(Intake.response_identifier) == key)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def by_patient(self, field: str, value: str, *, fold_case: bool = False) -> list[Intake]:
@@ -86,12 +92,20 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
         return list((await self.session.execute(statement)).all())
 
     async def erase(self, intake_ids: list[uuid.UUID], marker: dict[str, Any], now: datetime) -> int:
-        """Replace the answers with `marker` and forget the idempotency key; returns how many were erased."""
+        """Replace the answers with `marker`, and forget what the FHIR response said and the keys it
+        was found by; returns how many were erased."""
         statement = (
             update(Intake)
             .where(col(Intake.clinic_id) == self.clinic_id, col(Intake.id).in_(intake_ids))
             .where(col(Intake.erased_at).is_(None))
-            .values(answers=marker, idempotency_key=None, request_hash=None, erased_at=now)
+            .values(
+                answers=marker,
+                idempotency_key=None,
+                request_hash=None,
+                fhir_source=None,
+                response_identifier=None,
+                erased_at=now,
+            )
             .execution_options(synchronize_session="fetch")
         )
         result = await self.session.execute(statement)

@@ -3,7 +3,7 @@
 import re
 import uuid
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -135,11 +135,33 @@ class IntakeCreated(BaseModel):
     referral: ReferralSummary
 
 
+Channel = Literal["publishable", "secret", "user", "fhir"]
+
+
+class ResponseSource(BaseModel):
+    """What an EHR's QuestionnaireResponse said beyond its answers: kept as sent, served back at
+    `GET /fhir/QuestionnaireResponse/{id}` and carried into the export."""
+
+    identifier: dict[str, str] | None = Field(default=None, description="The response's identifier {system, value}")
+    subject: dict[str, Any] | None = Field(default=None, description="A Reference to the EHR's Patient")
+    author: dict[str, Any] | None = Field(default=None, description="A Reference to who recorded the answers")
+    authored: str | None = Field(default=None, description="When the answers were given, as written")
+
+
 class StoredIntake(IntakeIn):
     """An intake as accepted (strings trimmed), with its id and time."""
 
     id: uuid.UUID
     created_at: datetime
+    submitted_via: Channel | None = Field(
+        default=None,
+        description="How it came: publishable (a public web form), secret (an EHR over REST), fhir "
+        "(POST /fhir/QuestionnaireResponse) or user; null for intakes from before this was kept. "
+        "Identifiers typed into a public form are never used to find the EHR's patient.",
+    )
+    fhir_source: ResponseSource | None = Field(
+        default=None, description="Set for intakes that came as a QuestionnaireResponse"
+    )
 
 
 class IntakeRecord(StoredIntake):

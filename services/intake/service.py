@@ -16,7 +16,14 @@ from services.core.principal import Principal
 from services.intake import repository
 from services.intake.models import Intake
 from services.intake.repository import IntakeRepository
-from services.intake.schemas import IntakeCreated, IntakeIn, IntakeRecord, ReferralSummary, StoredIntake
+from services.intake.schemas import (
+    IntakeCreated,
+    IntakeIn,
+    IntakeRecord,
+    ReferralSummary,
+    ResponseSource,
+    StoredIntake,
+)
 from services.referrals import service as referrals
 from services.referrals.schemas import ReferralOut
 from services.triage import service as triage
@@ -73,8 +80,12 @@ async def submit(
     idempotency_key: str | None,
     intake_date: date | None = None,
     via: str | None = None,
+    source: ResponseSource | None = None,
 ) -> tuple[IntakeCreated, bool]:
     """Store the intake and its referral; returns (result, replayed).
+
+    An intake from a QuestionnaireResponse keeps what the response said about itself (`source`);
+    one with an identifier is made once: sent again, the first one is returned as replayed.
 
     Triage takes the age on `intake_date` (a QuestionnaireResponse's authored date), or on
     the day the intake arrives. A retry with the same Idempotency-Key and body returns the
@@ -87,6 +98,7 @@ async def submit(
     answers = drop_unanswered(body.model_dump(mode="json"), V2_FIELDS)
     request_hash = _fingerprint(answers) if idempotency_key else None
     idempotency_key = _scoped(principal, idempotency_key)
+    response_key = response_identifier(source.identifier) if source and source.identifier else None
     now = utcnow()
     on = intake_date or now.date()
     result = triage.evaluate(body, body.patient.birth_date, on)
@@ -100,18 +112,22 @@ async def submit(
             "answers": answers,
             "intake_date": on,
             "submitted_via": via or principal.kind,
+            "fhir_source": source.model_dump(exclude_none=True) if source else None,
+            "response_identifier": response_key,
         }
     )
     if not inserted:
-        assert idempotency_key is not None  # rows without a key never conflict
+        by_identifier = await repo.by_response_identifier(response_key) if response_key else None
+        if by_identifier is not None:  # the same response, sent again (concurrently)
+            return await _created(session, by_identifier), True
+        assert idempotency_key is not None  # rows without a key or identifier never conflict
         intake = await repo.by_idempotency_key(idempotency_key)
         # Defensive: ON CONFLICT waits for the other transaction, so it has committed by now.
         if intake is None:
             raise IdempotencyKeyInFlight("a request with this Idempotency-Key did not finish; retry")
         if intake.request_hash != request_hash:
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
-        referral = await referrals.for_intake(session, principal.clinic_id, intake.id)
-        return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral)), True
+        return await _created(session, intake), True
 
     opened = await referrals.open_referral(session, principal, intake_id, result, now)
     INTAKES.labels(result.urgency).inc()
@@ -124,6 +140,22 @@ async def submit(
         triage=result,
     )
     return IntakeCreated(id=intake_id, created_at=now, referral=summary), False
+
+
+def response_identifier(identifier: dict[str, str]) -> str:
+    """How a QuestionnaireResponse's identifier is kept: hashed, to be looked up, not shown."""
+    return hashlib.sha256(f"{identifier['system']}|{identifier['value']}".encode()).hexdigest()
+
+
+async def by_response(session: AsyncSession, clinic_id: uuid.UUID, identifier: dict[str, str]) -> IntakeCreated | None:
+    """The intake a QuestionnaireResponse with this identifier made, if any (a conditional create's search)."""
+    intake = await IntakeRepository(session, clinic_id).by_response_identifier(response_identifier(identifier))
+    return None if intake is None else await _created(session, intake)
+
+
+async def _created(session: AsyncSession, intake: Intake) -> IntakeCreated:
+    referral = await referrals.for_intake(session, intake.clinic_id, intake.id)
+    return IntakeCreated(id=intake.id, created_at=intake.created_at, referral=_summary(referral))
 
 
 async def get(session: AsyncSession, principal: Principal, intake_id: uuid.UUID) -> IntakeRecord:
@@ -142,9 +174,7 @@ async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UU
         raise IntakeNotFound(f"no intake {intake_id}")
     if intake.erased_at is not None:
         raise IntakeErased(f"the patient data of intake {intake_id} was erased")
-    return StoredIntake.model_validate(
-        {**intake.answers, "id": intake.id, "created_at": intake.created_at}, context={"stored": True}
-    )
+    return _stored(intake)
 
 
 @dataclass(frozen=True)
@@ -240,8 +270,9 @@ async def kept_by_ids(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: l
 
 
 def _stored(row: Intake) -> StoredIntake:
+    extra = {"id": row.id, "created_at": row.created_at, "submitted_via": row.submitted_via}
     return StoredIntake.model_validate(
-        {**row.answers, "id": row.id, "created_at": row.created_at}, context={"stored": True}
+        {**row.answers, **extra, "fhir_source": row.fhir_source}, context={"stored": True}
     )
 
 

@@ -57,6 +57,8 @@ class Referral(SQLModel, table=True):
     due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # Bumped on every change; the ETag, checked by If-Match.
     version: int = Field(default=1, nullable=False)
+    # When it was declined: a declined referral that is then closed was still never done.
+    declined_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Set when the patient's data was erased: triage then holds de-identified statistics only.
     erased_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 

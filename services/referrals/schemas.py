@@ -91,6 +91,9 @@ class ReferralOut(BaseModel):
     due_at: datetime = Field(description="created_at + the triage's due_within_hours")
     overdue: bool = Field(description="Still new or in review after due_at")
     version: int = Field(description="Changes with every update; sent as the ETag")
+    declined_at: datetime | None = Field(
+        default=None, description="When it was declined (a declined referral, closed, stays declined)"
+    )
     erased_at: datetime | None = Field(description="When the patient's data was erased (POST /v1/patient-data/erase)")
     urgency_override: UrgencyOverride | None = Field(
         description="Set when a person changed the urgency (POST /v1/referrals/{id}/urgency): who, when, from, to, why"

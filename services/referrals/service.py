@@ -226,6 +226,8 @@ async def transition(
         if referral.assignee_id != principal.user_id and "clinic:admin" not in principal.scopes:
             raise ReferralClaimed("another physio is reviewing this referral")
     now = utcnow()
+    if to == "declined":
+        extra["declined_at"] = now
     # The UPDATE refreshes `referral` in place (same identity), so keep where it came from.
     from_status = referral.status
     moved = await repo.move(referral.id, referral.version, from_status, to, now, **extra)

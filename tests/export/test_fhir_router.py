@@ -31,8 +31,8 @@ async def test_metadata_tells_what_is_supported(client: httpx.AsyncClient) -> No
     assert statement["fhirVersion"] == "4.0.1"
     supported = {r["type"]: [i["code"] for i in r["interaction"]] for r in statement["rest"][0]["resource"]}
     assert supported == {
-        "Questionnaire": ["read"],
-        "QuestionnaireResponse": ["create"],
+        "Questionnaire": ["read", "search-type"],
+        "QuestionnaireResponse": ["create", "read", "vread"],
         "ServiceRequest": ["read", "search-type"],
     }
 

@@ -17,8 +17,30 @@ async def test_integration_is_set_and_its_token_never_shown(client: httpx.AsyncC
     put = await client.put("/v1/integrations/fhir", json=INTEGRATION, headers=sk)
     assert put.status_code == 200
     shown = (await client.get("/v1/integrations/fhir", headers=sk)).json()
-    assert shown["base_url"] == "https://ehr.example/fhir" and shown["auth"] == {"type": "bearer", "token_set": True}
+    assert shown["base_url"] == "https://ehr.example/fhir" and shown["mrn_system"] is None
+    assert {k: v for k, v in shown["auth"].items() if v is not None} == {"type": "bearer", "token_set": True}
     assert "s3cret" not in put.text + str(shown)
+
+
+async def test_smart_backend_integration_gets_keys_served_as_a_jwks(
+    client: httpx.AsyncClient, sk: dict[str, str], clinic: ClinicCreated
+) -> None:
+    smart = {"type": "smart_backend", "token_url": "https://ehr.example/token", "client_id": "backstride",
+             "scope": "system/ServiceRequest.write system/Patient.read"}  # fmt: skip
+    body = {**INTEGRATION, "auth": smart, "mrn_system": "urn:oid:1.2.3.4"}
+    shown = (await client.put("/v1/integrations/fhir", json=body, headers=sk)).json()
+    assert shown["mrn_system"] == "urn:oid:1.2.3.4"
+    assert shown["auth"]["algorithm"] == "RS384" and shown["auth"]["client_id"] == "backstride"
+    jwks_url = shown["auth"]["jwks_url"]
+    assert jwks_url == f"http://127.0.0.1:8000/v1/jwks/{clinic.clinic_id}.json"
+    keys = (await client.get(jwks_url.removeprefix("http://127.0.0.1:8000"))).json()["keys"]  # no credentials
+    assert sorted(k["alg"] for k in keys) == ["ES384", "RS384"]
+    assert all("d" not in k for k in keys), "only public halves"
+    # PUT again (another algorithm): the same keys, already registered with the EHR, are kept.
+    again = {**body, "auth": {**smart, "algorithm": "ES384"}}
+    assert (await client.put("/v1/integrations/fhir", json=again, headers=sk)).json()["auth"]["algorithm"] == "ES384"
+    assert (await client.get(jwks_url.removeprefix("http://127.0.0.1:8000"))).json()["keys"] == keys
+    assert (await client.get(f"/v1/jwks/{uuid.uuid4()}.json")).status_code == 404
 
 
 async def test_bad_integrations_are_422(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
@@ -27,6 +49,10 @@ async def test_bad_integrations_are_422(client: httpx.AsyncClient, sk: dict[str,
         {**INTEGRATION, "auth": {"type": "bearer"}},
         {**INTEGRATION, "auth": {"type": "none", "token": "x"}},
         {**INTEGRATION, "enabled": "yes"},
+        {**INTEGRATION, "auth": {"type": "smart_backend", "token_url": "https://e.example/t", "client_id": "c"}},
+        {**INTEGRATION, "auth": {"type": "bearer", "token": "x", "client_id": "c"}},
+        {**INTEGRATION, "mrn_system": "not a uri"},
+        {**INTEGRATION, "mrn_system": "urn:oid:1.2|3"},  # a search-special character
     ):
         assert (await client.put("/v1/integrations/fhir", json=body, headers=sk)).status_code == 422
 

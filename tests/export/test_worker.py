@@ -64,7 +64,7 @@ async def test_hundred_referrals_delivered_exactly_once_through_a_flaky_receiver
     assert state["resources"]["ServiceRequest"] == 100
     assert state["resources"]["Patient"] == 100
     assert state["resources"]["QuestionnaireResponse"] == 100
-    assert state["resources"]["Observation"] == 200
+    assert state["resources"]["Observation"] == 300  # pain now, pain while running, triage urgency
     assert len(set(referral_ids)) == 100
     assert state["auth"] == ["Bearer rcv-token"]
 
@@ -114,7 +114,10 @@ async def test_a_refused_bundle_is_not_retried_blindly(
     async with database.sessionmaker() as session:
         [item] = (await export.list_exports(session, exporting_clinic.clinic_id, ExportQuery())).items
     assert item.attempts == 1
-    assert item.last_error == "HTTP 400: Bundle.entry[0]: unknown profile"
+    assert item.last_error == (
+        "HTTP 400: error invariant: Invalid code (at ServiceRequest.status); "
+        "error structure: Missing required property (at Patient.name)"
+    )
 
 
 async def test_retry_after_is_honoured(

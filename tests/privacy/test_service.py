@@ -142,7 +142,7 @@ async def test_the_worker_sends_nothing_of_an_erased_referral(
         admin = await admin_of(session, committed_clinic)
         result = await privacy.erase(session, admin, ErasureIn(referral_id=created.referral.id, reason="r"))
         assert result.exports_stopped == 1
-        assert await exports.delivery_bundle(session, committed_clinic.clinic_id, created.referral.id) is None
+        assert await exports.delivery_bundle(session, committed_clinic.clinic_id, created.referral.id, None) is None
         # Someone retries the stopped export (or a worker had it in hand): it must still not go out.
         mine = select(col(ExportItem.id)).where(col(ExportItem.clinic_id) == committed_clinic.clinic_id)
         item_id = (await session.execute(mine)).scalar_one()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.clinics.schemas import ClinicCreated
 from services.export import service as export
 from services.export.schemas import IntegrationIn
-from tests.factories import intake_body, make_clinic
+from tests.factories import TEST_SETTINGS, intake_body, make_clinic
 from tests.referrals.conftest import Staff, submit
 
 
@@ -66,7 +66,7 @@ async def test_who_from_to_and_why_reach_the_audit_trail_and_the_export(
     client: httpx.AsyncClient, sk: dict[str, str], staff: Staff, session: AsyncSession, clinic: ClinicCreated
 ) -> None:
     integration = {"base_url": "http://127.0.0.1:9/fhir", "auth": {"type": "none"}, "enabled": True}
-    await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration), production=False)
+    await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration), TEST_SETTINGS)
     referral = await submit(client, sk, "routine")
     etag = (await read(client, staff.physio_headers, referral["id"])).headers["etag"]
     body = {"urgency": "emergency", "reason": "Phoned: now numb around the bottom"}

@@ -4,6 +4,7 @@ names (never resolved), and `last_error` told open, closed and non-TLS ports apa
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -82,24 +83,46 @@ def bypasses(port: int) -> list[str]:
 async def test_every_form_of_a_local_destination_is_refused(
     server: str, tenants: tuple[Tenant, Tenant], listener: Listener
 ) -> None:
-    clinic, _ = tenants
+    bodies = {url: {"base_url": url, "auth": {"type": "none"}, "enabled": True} for url in bypasses(listener.port)}
+    await all_refused(server, tenants[0], bodies)
+    assert listener.connections == 0
+
+
+async def all_refused(server: str, clinic: Tenant, bodies: dict[str, dict[str, Any]]) -> None:
     admin = {"Authorization": f"Bearer {await token(server, clinic.admin, clinic.admin_password)}"}
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
-        for url in bypasses(listener.port):
-            body = {"base_url": url, "auth": {"type": "none"}, "enabled": True}
+        for url, body in bodies.items():
             response = await http.put("/v1/integrations/fhir", json=body, headers=admin)
             assert response.status_code == 422, (url, response.text)
             # Refused as unsafe, or (an IPv6 literal) as not a URL this API takes at all.
             assert response.json()["type"] in ("/problems/unsafe-destination", "/problems/validation"), url
+
+
+async def test_a_smart_token_url_is_guarded_like_the_fhir_base(
+    server: str, tenants: tuple[Tenant, Tenant], listener: Listener
+) -> None:
+    """The token URL gets the clinic's signed assertion: it must not reach this machine either."""
+
+    def smart(token_url: str) -> dict[str, Any]:
+        auth = {"type": "smart_backend", "token_url": token_url, "client_id": "backstride", "scope": "system/*.write"}
+        return {"base_url": "https://93.184.215.14/fhir", "auth": auth, "enabled": True}
+
+    await all_refused(server, tenants[0], {url: smart(url) for url in bypasses(listener.port)})
     assert listener.connections == 0
 
 
-async def deliver_to(database: Database, settings: Settings, tenant: Tenant, url: str) -> str:
+async def deliver_to(
+    database: Database, settings: Settings, tenant: Tenant, url: str, token_url: str | None = None
+) -> str:
     """An integration set straight in the database (as if its name resolved elsewhere when it was
-    checked), one intake, and a production worker's delivery; returns the export's last_error."""
+    checked), one intake, and a production worker's delivery; returns the export's last_error.
+    With a token_url, the integration uses SMART and the token is fetched from there."""
+    auth: dict[str, str] = {"type": "none"}
+    if token_url is not None:
+        auth = {"type": "smart_backend", "token_url": token_url, "client_id": "backstride", "scope": "system/*.write"}
     async with database.sessionmaker() as session, session.begin():
-        body = IntegrationIn.model_validate({"base_url": url, "auth": {"type": "none"}, "enabled": True})
-        await export.put_integration(session, tenant.clinic.clinic_id, body, production=False)
+        body = IntegrationIn.model_validate({"base_url": url, "auth": auth, "enabled": True})
+        await export.put_integration(session, tenant.clinic.clinic_id, body, settings)
     async with database.sessionmaker() as session, session.begin():  # its export is queued with it
         body_in = IntakeIn.model_validate(intake_body())
         created, _ = await intake.submit(session, secret_principal(tenant.clinic), body_in, None)
@@ -122,6 +145,18 @@ async def test_the_worker_refuses_at_delivery_what_resolves_here(
     for url in (f"https://{socket.gethostname()}:{listener.port}/fhir", f"https://0x7f000001:{listener.port}/fhir",
                 f"https://127.0.0.1:{listener.port}/fhir"):  # fmt: skip
         assert (await deliver_to(database, settings, clinic, url)).startswith("could not connect")
+    assert listener.connections == 0
+
+
+async def test_the_worker_refuses_a_token_url_that_resolves_here(
+    database: Database, settings: Settings, tenants: tuple[Tenant, Tenant], listener: Listener
+) -> None:
+    clinic, _ = tenants
+    port = listener.port
+    for token_url in (f"https://{socket.gethostname()}:{port}/token", f"https://0x7f000001:{port}/token",
+                      f"http://127.0.0.1:{port}/token"):  # fmt: skip
+        error = await deliver_to(database, settings, clinic, "https://93.184.215.14/fhir", token_url)
+        assert error.startswith("could not connect"), error
     assert listener.connections == 0
 
 

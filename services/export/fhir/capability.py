@@ -25,13 +25,22 @@ def capability_statement(base_url: str, software_version: str) -> dict[str, Any]
                 "resource": [
                     {
                         "type": "Questionnaire",
-                        "interaction": [{"code": "read"}],
-                        "documentation": f"Only {ids.QUESTIONNAIRE_URL} (id backstride-intake).",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [{"name": "url", "type": "uri"}, {"name": "version", "type": "token"}],
+                        "documentation": f"Only {ids.QUESTIONNAIRE_URL} (id backstride-intake), version "
+                        f"{ids.QUESTIONNAIRE_VERSION}.",
                     },
                     {
                         "type": "QuestionnaireResponse",
-                        "interaction": [{"code": "create"}],
-                        "documentation": "Answers to backstride-intake; triaged like POST /v1/intakes.",
+                        "interaction": [{"code": "create"}, {"code": "read"}, {"code": "vread"}],
+                        "versioning": "versioned",
+                        "conditionalCreate": True,
+                        "documentation": "Answers to backstride-intake, versions "
+                        + " or ".join(ids.QUESTIONNAIRE_VERSIONS)
+                        + " (any other is refused); triaged like POST /v1/intakes. Conditional create on "
+                        "If-None-Exist: identifier=system|value, or on the resource's identifier. subject "
+                        "(Patient/{id} on the clinic's server, or an identifier), author and authored are "
+                        "kept; a modifierExtension is refused. Each response has one version.",
                     },
                     {
                         "type": "ServiceRequest",

@@ -18,10 +18,10 @@ EMERGENCY_ANSWER_EXTENSION = "urn:backstride:fhir:StructureDefinition/emergency-
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
-RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
 IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 

@@ -187,9 +187,9 @@ def _answers(kind: Kind, value: Any) -> list[dict[str, Any]]:
     return [{key: v} for v in encoded]
 
 
-def to_questionnaire_response(intake: StoredIntake, subject: str) -> dict[str, Any]:
-    """The stored intake as a completed QuestionnaireResponse about `subject` (a reference)."""
-    data = intake.model_dump(exclude={"id", "created_at"})
+def to_questionnaire_response(intake: StoredIntake, subject: str | None) -> dict[str, Any]:
+    """The stored intake as a completed QuestionnaireResponse about `subject` (a reference), if given."""
+    data = intake.model_dump(exclude={"id", "created_at", "submitted_via", "fhir_source"})
     groups: dict[str, dict[str, Any]] = {}
     items: list[dict[str, Any]] = []
     for link_id, section, field in _leaves():
@@ -212,7 +212,7 @@ def to_questionnaire_response(intake: StoredIntake, subject: str) -> dict[str, A
         "resourceType": "QuestionnaireResponse",
         "questionnaire": f"{ids.QUESTIONNAIRE_URL}|{ids.QUESTIONNAIRE_VERSION}",
         "status": "completed",
-        "subject": {"reference": subject},
+        **({"subject": {"reference": subject}} if subject else {}),
         "authored": intake.created_at.isoformat(),
         "item": items,
     }
