@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=16, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
+    # Outgoing e-mail (invitations, notifications). Without SMTP_HOST no e-mail is sent.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Backstride <backstride@localhost>"
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
     # Entries per transaction: Medplum refuses a transaction of conditional requests longer than 8,
     # so a larger Bundle goes in parts (export/fhir/transaction.py).
     export_transaction_max_entries: int = Field(default=8, ge=2, le=1000)

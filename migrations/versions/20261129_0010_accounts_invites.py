@@ -1,0 +1,21 @@
+"""Invitations: a clinic admin invites a physio by e-mail with a one-time link to set a password.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
