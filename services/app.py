@@ -24,11 +24,14 @@ from services.core.router import health_router
 from services.export.fhir_router import router as fhir_router
 from services.export.router import router as export_router
 from services.intake.router import router as intake_router
+from services.notifications.router import router as notifications_router
 from services.privacy.router import router as privacy_router
 from services.referrals.router import router as referrals_router
 from services.rulechange import service as rulechange
 from services.triage.router import router as triage_router
-from services.web.router import HERE as WEB_DIR
+from services.web.admin.router import router as admin_ui_router
+from services.web.dashboard.router import router as dashboard_ui_router
+from services.web.pages import HERE as WEB_DIR
 from services.web.router import router as web_router
 
 LOG = logging.getLogger("backstride")
@@ -103,8 +106,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(referrals_router)
     app.include_router(export_router)
     app.include_router(privacy_router)
+    app.include_router(notifications_router)
     app.include_router(fhir_router)
     app.include_router(web_router)
+    app.include_router(admin_ui_router)
+    app.include_router(dashboard_ui_router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

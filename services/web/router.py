@@ -2,33 +2,35 @@
 JavaScript there is ships as static files, with no build step."""
 
 import uuid
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.accounts.service import UI_SESSION_SECONDS, LoginThrottled
 from services.core.auth import Session, client_address
 from services.core.errors import ServiceError
-from services.core.principal import Principal
 from services.core.schemas import PageQuery
 from services.intake import service as intake
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, QueueQuery, Status
 from services.web import messages, service
+from services.web.pages import (
+    COOKIE,
+    HERE,
+    LOGIN_COOKIE,
+    current_user,
+    form_ok,
+    from_our_pages,
+    page,
+    redirect,
+    secure,
+    templates,
+)
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals["pathway_words"] = messages.PATHWAY_WORDS
-templates.env.globals["urgency_words"] = messages.URGENCY_WORDS
-templates.env.globals["event_words"] = messages.event_words
 router = APIRouter(include_in_schema=False)
-COOKIE = "bs_session"
-LOGIN_COOKIE = "bs_login"  # the login page's own cookie, for its CSRF token
 STATUSES = list(TRANSITIONS)
 URGENCIES = ["emergency", "urgent", "routine", "self_care"]
 
@@ -63,42 +65,13 @@ async def embed_form(request: Request, session: Session, key: Annotated[str, Que
 # --- physio UI ----------------------------------------------------------------------
 
 
-async def _user(request: Request, session: Session) -> Principal | None:
-    return await service.user_of(session, request.app.state.settings, request.cookies.get(COOKIE))
-
-
-def _to(path: str, **query: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
-
-
-def _page(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200, csrf_cookie: str | None = None
-) -> Response:
-    cookie = csrf_cookie or request.cookies.get(COOKIE)
-    csrf = service.csrf_token(request.app.state.settings, cookie) if cookie else ""
-    message = messages.flash(request.query_params.get("msg"), request.query_params.get("to"))
-    return templates.TemplateResponse(
-        request, name, {**context, "csrf": csrf, "message": message}, status_code=status_code
-    )
-
-
-def _secure(request: Request) -> bool:
-    """Cookies are Secure in production whatever the proxy says, and over https anywhere."""
-    return request.app.state.settings.environment == "production" or request.url.scheme == "https"
-
-
-def _from_our_pages(request: Request) -> bool:
-    own = str(request.base_url).rstrip("/").lower()
-    return service.same_origin(request.headers.get("origin"), request.headers.get("referer"), own)
-
-
 def _login_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
     """The login form, with a fresh cookie of its own and a CSRF token bound to it: a page on
     another site cannot log someone in to an account of its choosing (login CSRF)."""
     cookie = service.new_login_cookie()
-    response = _page(request, "login.html", {"error": error}, status_code, csrf_cookie=cookie)
+    response = page(request, "login.html", {"error": error}, status_code, csrf_cookie=cookie)
     response.set_cookie(
-        LOGIN_COOKIE, cookie, httponly=True, samesite="strict", secure=_secure(request), max_age=3600, path="/ui"
+        LOGIN_COOKIE, cookie, httponly=True, samesite="strict", secure=secure(request), max_age=3600, path="/ui"
     )
     return response
 
@@ -117,7 +90,7 @@ async def login(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     settings = request.app.state.settings
-    if not _from_our_pages(request) or not service.csrf_ok(settings, request.cookies.get(LOGIN_COOKIE), csrf):
+    if not from_our_pages(request) or not service.csrf_ok(settings, request.cookies.get(LOGIN_COOKIE), csrf):
         return _login_page(request, "That form had expired. Please try again.", 403)
     try:
         token = await service.log_in(session, settings, email, password, client_address(request))
@@ -125,9 +98,9 @@ async def login(
         return _login_page(request, "Too many failed attempts. Please wait a little and try again.", 429)
     except ServiceError:
         return _login_page(request, "That email and password do not match an account.", 401)
-    response = _to("/ui")
+    response = redirect("/ui")
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+        COOKIE, token, httponly=True, samesite="strict", secure=secure(request),
         max_age=UI_SESSION_SECONDS, path="/",
     )  # fmt: skip
     response.delete_cookie(LOGIN_COOKIE, path="/ui")
@@ -139,11 +112,11 @@ async def logout(request: Request, session: Session, csrf: Annotated[str, Form()
     """Ends the session on the server (the cookie, and anything else holding its token, stops
     working), then forgets the cookie. A forged or stale form logs nobody out, and says so."""
     settings, cookie = request.app.state.settings, request.cookies.get(COOKIE)
-    if not _from_our_pages(request) or not service.csrf_ok(settings, cookie, csrf):
+    if not form_ok(request, csrf):
         text = "You are still logged in: that form had expired. Use the Log out button again."
-        return _page(request, "notice.html", {"title": "Not logged out", "text": text}, 403)
+        return page(request, "notice.html", {"title": "Not logged out", "text": text}, 403)
     await service.log_out(session, settings, cookie)
-    response = _to("/ui/login", msg="logged-out")
+    response = redirect("/ui/login", msg="logged-out")
     response.delete_cookie(COOKIE, path="/")
     return response
 
@@ -157,38 +130,38 @@ async def queue(
     assignee: Annotated[str, Query(max_length=10)] = "",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    user = await _user(request, session)
+    user = await current_user(request, session)
     if user is None:
-        return _to("/ui/login")
+        return redirect("/ui/login")
     try:
         query = QueueQuery.model_validate(
             {"status": status, "urgency": urgency, "assignee": assignee or None, "cursor": cursor}
         )
-        page = await referrals.queue(session, user, query)
+        found = await referrals.queue(session, user, query)
     except (ServiceError, ValueError):
-        return _to("/ui", msg="bad-filters")
-    return _page(
+        return redirect("/ui", msg="bad-filters")
+    return page(
         request, "queue.html",
-        {"page": page, "statuses": STATUSES, "urgencies": URGENCIES, "chosen": {"status": status, "urgency": urgency,
-         "assignee": assignee}, "next_query": urlencode({**request.query_params, "cursor": page.next_cursor or ""})},
+        {"page": found, "statuses": STATUSES, "urgencies": URGENCIES, "chosen": {"status": status, "urgency": urgency,
+         "assignee": assignee}, "next_query": urlencode({**request.query_params, "cursor": found.next_cursor or ""})},
     )  # fmt: skip
 
 
 @router.get("/ui/referrals/{referral_id}", response_class=HTMLResponse)
 async def referral_page(referral_id: uuid.UUID, request: Request, session: Session) -> Response:
-    user = await _user(request, session)
+    user = await current_user(request, session)
     if user is None:
-        return _to("/ui/login")
+        return redirect("/ui/login")
     try:
         referral = await referrals.view(session, user, referral_id)
     except ServiceError:
-        return _page(request, "missing.html", {}, 404)
+        return page(request, "missing.html", {}, 404)
     trail = await referrals.list_events(session, user, referral_id, PageQuery(limit=100))
     if referral.erased_at is not None:
-        return _page(request, "erased.html", {"r": referral, "events": trail.items}, 410)
+        return page(request, "erased.html", {"r": referral, "events": trail.items}, 410)
     answers = await intake.stored(session, user.clinic_id, referral.intake_id)
     moves = sorted(TRANSITIONS[referral.status])
-    return _page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
+    return page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
                                             "me": user.user_id, "suggestion": service.open_suggestion(trail.items),
                                             "escalation": messages.last_escalation(trail.items),
                                             "urgencies": URGENCIES})  # fmt: skip
@@ -206,14 +179,12 @@ async def referral_action(
     note: Annotated[str, Form(max_length=2000)] = "",
     pathway: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    user = await _user(request, session)
+    user = await current_user(request, session)
     if user is None:
-        return _to("/ui/login")
+        return redirect("/ui/login")
     back = f"/ui/referrals/{referral_id}"
-    if not _from_our_pages(request) or not service.csrf_ok(
-        request.app.state.settings, request.cookies.get(COOKIE), csrf
-    ):
-        return _to(back, msg="expired")
+    if not form_ok(request, csrf):
+        return redirect(back, msg="expired")
     try:
         flash = await service.act(
             session, user, referral_id, action, to=to, version=version, note=note, pathway=pathway
@@ -222,4 +193,4 @@ async def referral_action(
         flash = {"msg": "urgency-invalid"}
     except ServiceError as exc:
         flash = {"msg": service.in_words(exc)}
-    return _to(back, **flash)
+    return redirect(back, **flash)

@@ -1,0 +1,5 @@
+"""The clinic dashboard (/ui/dashboard)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
