@@ -26,6 +26,7 @@ from services.core.db import Database
 from services.core.errors import ServiceError
 from services.core.observability import log_config
 from services.export.worker import Worker
+from services.notifications.worker import Notifier
 from services.rulechange import service as rulechange
 from services.rulechange.impact import impact as rulechange_impact
 from services.rulechange.text import impact_table
@@ -77,7 +78,8 @@ def serve(
 def worker(
     drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing is due")] = False,
 ) -> None:
-    """Deliver queued FHIR exports. SIGTERM/SIGINT: finish the deliveries in hand, then exit."""
+    """Deliver queued FHIR exports and send notifications (the notifier runs beside the export
+    worker, so a deployment gets both from one process). SIGTERM/SIGINT: finish what is in hand, then exit."""
     settings = get_settings()
     logging.config.dictConfig(log_config(settings.log_level))
 
@@ -85,8 +87,35 @@ def worker(
 
     async def work() -> int:
         # Every item of a batch is delivered at once, each with its own sessions.
-        database = Database(settings.database_url, pool_size=max(settings.db_pool_size, settings.export_batch_size + 1))
-        runner = Worker(database, settings)
+        pool = max(settings.db_pool_size, settings.export_batch_size + settings.notify_batch_size + 2)
+        database = Database(settings.database_url, pool_size=pool)
+        runners = (Worker(database, settings), Notifier(database, settings))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda: [runner.stop() for runner in runners])
+        try:
+            exported, notified = await asyncio.gather(*(runner.run(drain=drain) for runner in runners))
+            return int(exported) + int(notified)
+        finally:
+            await database.dispose()
+
+    attempted = asyncio.run(work())
+    typer.echo(f"worker stopped after {attempted} delivery attempts")
+
+
+@app.command()
+def notifier(
+    drain: Annotated[bool, typer.Option("--drain", help="Exit when nothing is due")] = False,
+) -> None:
+    """Send notifications only (e-mail, signed webhooks) and queue overdue ones: to run it apart
+    from the export worker. SIGTERM/SIGINT: finish the sends in hand, then exit."""
+    settings = get_settings()
+    logging.config.dictConfig(log_config(settings.log_level))
+    tune_collector()
+
+    async def work() -> int:
+        database = Database(settings.database_url, pool_size=max(settings.db_pool_size, settings.notify_batch_size + 1))
+        runner = Notifier(database, settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
@@ -96,7 +125,7 @@ def worker(
             await database.dispose()
 
     attempted = asyncio.run(work())
-    typer.echo(f"worker stopped after {attempted} delivery attempts")
+    typer.echo(f"notifier stopped after {attempted} attempts")
 
 
 @triage_app.command("impact")

@@ -4,6 +4,7 @@ from services.accounts.models import AuthSession, LoginThrottle, User
 from services.clinics.models import ApiKey, Clinic
 from services.export.models import ExportItem, FhirIntegration
 from services.intake.models import Intake
+from services.notifications.models import NotificationItem, NotificationSettings
 from services.referrals.models import Referral, ReferralEvent
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "FhirIntegration",
     "Intake",
     "LoginThrottle",
+    "NotificationItem",
+    "NotificationSettings",
     "Referral",
     "ReferralEvent",
     "User",

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=16, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
+    # Notifier (services/notifications/worker.py): polling, lease, retries, the overdue scan.
+    notify_poll_seconds: float = Field(default=1, gt=0)
+    notify_lease_seconds: float = Field(default=60, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_retry_base_seconds: float = Field(default=2, gt=0)
+    notify_retry_max_seconds: float = Field(default=600, gt=0)
+    notify_batch_size: int = Field(default=16, ge=1, le=500)
+    notify_overdue_scan_seconds: float = Field(default=60, gt=0)
     # Outgoing e-mail (invitations, notifications). Without SMTP_HOST no e-mail is sent.
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 from services.core.db import JSONType, UTCDateTime, utcnow
 
 OPEN_CONDITION = text("status IN ('new', 'in_review')")
+# Open emergency and urgent referrals: the notifier's overdue scan reads them by due time.
+OPEN_URGENT_CONDITION = text("status IN ('new', 'in_review') AND urgency_rank <= 1")
 
 
 class Referral(SQLModel, table=True):
@@ -31,6 +33,12 @@ class Referral(SQLModel, table=True):
             "id",
             postgresql_where=OPEN_CONDITION,
             sqlite_where=OPEN_CONDITION,
+        ),
+        Index(
+            "ix_referrals_open_urgent_due",
+            "due_at",
+            postgresql_where=OPEN_URGENT_CONDITION,
+            sqlite_where=OPEN_URGENT_CONDITION,
         ),
     )
 

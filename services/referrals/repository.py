@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core.tenancy import ClinicScopedRepository
-from services.referrals.models import Referral, ReferralEvent
+from services.referrals.models import OPEN_URGENT_CONDITION, Referral, ReferralEvent
 from services.referrals.schemas import OPEN_STATUSES
 
 QUEUE_ORDER = (col(Referral.urgency_rank), col(Referral.created_at), col(Referral.id))
@@ -29,6 +29,21 @@ async def clinics_due_for_retriage(session: AsyncSession, version: str) -> list[
     """Clinics with open referrals to re-triage (the open-queue index keeps this to the open rows)."""
     statement = select(col(Referral.clinic_id)).where(*_retriage_due(version)).distinct()
     return list((await session.execute(statement)).scalars())
+
+
+async def open_urgent_past_due(
+    session: AsyncSession, now: datetime, also: ColumnElement[bool], limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+    """Open emergency and urgent referrals (not erased) past due and meeting `also`, across clinics,
+    earliest due first: (clinic_id, id, urgency, due_at). The predicate is written as the partial
+    index ix_referrals_open_urgent_due's, so PostgreSQL matches the two."""
+    statement = (
+        select(col(Referral.clinic_id), col(Referral.id), col(Referral.urgency), col(Referral.due_at))
+        .where(OPEN_URGENT_CONDITION, col(Referral.due_at) <= now, col(Referral.erased_at).is_(None), also)
+        .order_by(col(Referral.due_at))
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(statement)).all()]
 
 
 class ReferralRepository(ClinicScopedRepository[Referral]):

@@ -2,7 +2,9 @@
 concurrency and the audit trail."""
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,6 +167,19 @@ async def due_for_retriage(
 ) -> list[Referral]:
     """The clinic's open referrals (not erased) not yet triaged or checked against `version`, by id."""
     return await ReferralRepository(session, clinic_id).due_for_retriage(version, after, limit)
+
+
+async def open_urgent_past_due(
+    session: AsyncSession,
+    now: datetime,
+    unannounced: Callable[[Any, Any], ColumnElement[bool]],
+    limit: int,
+) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+    """Open emergency and urgent referrals past due, across clinics, for the notifier:
+    (clinic_id, referral_id, urgency, due_at). `unannounced(clinic_id, referral_id)` is the
+    caller's condition on each (correlated to these columns), so its own tables stay its own."""
+    also = unannounced(col(Referral.clinic_id), col(Referral.id))
+    return await repository.open_urgent_past_due(session, now, also, limit)
 
 
 async def claim(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
