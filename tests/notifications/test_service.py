@@ -73,7 +73,7 @@ async def test_a_persons_escalation_is_announced_once(session: AsyncSession, cli
 
     version = 1
     for urgency in ("urgent", "emergency", "routine", "urgent"):  # up, further up, down, up again
-        body = UrgencyIn(urgency=urgency, reason="phoned")  # type: ignore[arg-type]
+        body = UrgencyIn(urgency=urgency, reason="phoned")
         changed = await referrals.change_urgency(session, person, referral_id, body, f'"{version}"')
         version = changed.version
     found = await items(session, clinic.clinic_id)
