@@ -36,6 +36,9 @@ from services.export.models import ExportItem
 from services.export.schemas import IntegrationIn
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
+from services.notifications import service as notifications
+from services.notifications.models import NotificationItem
+from services.notifications.schemas import SettingsIn
 from tests.export.test_fhir_router import response_for
 from tests.factories import intake_body, make_clinic, make_user, secret_principal
 
@@ -79,6 +82,19 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
             .returning(col(ExportItem.id))
         )
         export_id = dead.scalar_one()
+        # A dead notification, for its retry operation.
+        await notifications.put_settings(
+            session, clinic.clinic_id, SettingsIn(emails=["duty@clinic.example"], enabled=True), settings
+        )
+        body = IntakeIn.model_validate(intake_body(neuro={"saddle_numbness": True}))
+        await intake.submit(session, secret_principal(clinic), body, None)
+        notification = await session.execute(
+            update(NotificationItem)
+            .where(col(NotificationItem.clinic_id) == clinic.clinic_id)
+            .values(status="dead")
+            .returning(col(NotificationItem.id))
+        )
+        item_id = notification.scalar_one()
         spare_key = await clinics.create_key(session, clinic.clinic_id, "publishable")
         token = await accounts.start_session(session, settings, admin)
     existing = {
@@ -86,6 +102,7 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
         "referral_id": str(created.referral.id),
         "key_id": str(spare_key.id),
         "export_id": str(export_id),
+        "item_id": str(item_id),
     }
     yield World(clinic, admin.email, password, token, existing)
     async with database.sessionmaker() as session, session.begin():

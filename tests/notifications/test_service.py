@@ -3,9 +3,10 @@
 import json
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -13,7 +14,7 @@ from services.clinics.schemas import ClinicCreated
 from services.core import events
 from services.core.db import utcnow
 from services.core.principal import Principal
-from services.notifications import message
+from services.notifications import message, repository
 from services.notifications import service as notifications
 from services.notifications.schemas import ItemQuery, SettingsIn
 from services.referrals import service as referrals
@@ -171,3 +172,28 @@ async def test_a_message_carries_no_clinical_detail(session: AsyncSession, clini
         for secret in ("zebediah", "quarrington", "1961", "legs gave way", "confused", "wife", "saddle", "numb",
                        "bladder", "cauda", "rf-", "runner", "female"):  # fmt: skip
             assert secret not in said, secret
+
+
+async def test_the_overdue_scan_reads_the_open_urgent_index(session: AsyncSession) -> None:
+    """The scan spans clinics: it must read the few open emergency and urgent referrals by due time
+    (ix_referrals_open_urgent_due), never the whole table."""
+    connection = await session.connection()
+    captured: list[tuple[str, Any]] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "FROM referrals" in statement:
+            captured.append((statement, parameters))
+
+    sync_engine = connection.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", grab)
+    try:
+        await referrals.open_urgent_past_due(session, utcnow(), repository.unannounced("overdue"), 10)
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", grab)
+    [(statement, parameters)] = captured
+    if connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table is cheapest read whole
+        plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+    else:
+        plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+    assert "ix_referrals_open_urgent_due" in "\n".join(str(row) for row in plan.all())
