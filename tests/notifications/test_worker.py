@@ -227,10 +227,17 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(
             again.send_signal(signal.SIGTERM)
             out, _ = again.communicate(timeout=30)
         assert again.returncode == 0 and "stopped" in out
+        deadline = time.monotonic() + 30
+        while hook.state()["in_flight"]:  # the killed worker's request, still held by the receiver
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         found = asyncio.run(_outbox(settings, clinic))
         assert len(found) == 18  # 3 referrals, new and overdue, 3 destinations
         check_sent_once(found, smtp, hook)
         assert max(i.attempts for i in found) >= 2  # the killed worker's items were taken again
+        # The request the killed worker made was done by the receiver, and sent again under the
+        # same id: two receipts, one delivery.
+        assert sorted(hook.state()["receipts"].values())[-1] == 2
     finally:
         asyncio.run(_delete(settings, clinic))
 
