@@ -21,13 +21,13 @@ $(VENV)/.installed: pyproject.toml uv.lock $(UV)
 
 # The browser tests need Debian's Chromium (root installs it) and axe-core from npm.
 browser: node_modules/.installed
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)); } \
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends chromium || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium)); } \
 		|| { echo "the browser tests need Chromium: apt-get install chromium"; exit 1; }
 
 # tests/test_deploy.py checks docker-compose.yml with `docker-compose config` (Debian's package;
 # it needs no Docker engine).
 compose:
-	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q docker-compose || (apt-get update -q && apt-get install -y -q docker-compose)); } \
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends docker-compose || (apt-get update -q && apt-get install -y -q --no-install-recommends docker-compose)); } \
 		|| { echo "the deployment test needs docker-compose: apt-get install docker-compose"; exit 1; }
 
 node_modules/.installed: package.json package-lock.json
@@ -61,7 +61,7 @@ openapi: install
 
 # Speed on PostgreSQL next to ceilings measured in the same run (bench/run.py; needs wrk).
 bench: install
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)); } \
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --no-install-recommends wrk || (apt-get update -q && apt-get install -y -q --no-install-recommends wrk)); } \
 		|| { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python -m bench.run
 

@@ -18,8 +18,9 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 30) -> None:
-    """Until `base`/readyz answers 200; fails at once if the process has exited."""
+def wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 120) -> None:
+    """Until `base`/readyz answers 200; fails at once if the process has exited. Generous: a loaded
+    2-core CI machine can take a while to import the app (a deadline, not a speed check)."""
     deadline = time.monotonic() + within
     while True:
         try:

@@ -82,3 +82,12 @@ def test_image_runs_as_a_non_root_user() -> None:
     users = [words[1] for words in lines if words[0] == "USER"]
     assert users and users[-1] not in {"root", "0"}
     assert lines[0][0] == "FROM" and "slim" in lines[0][1]
+
+
+def test_the_api_scales_by_processes_behind_one_published_port(stack: dict[str, Any]) -> None:
+    """`--scale api=N` would publish one host port N times: the API scales by its workers."""
+    api = stack["services"]["api"]
+    assert api["command"][-2:] == ["--workers", "2"]
+    [port] = api["ports"]
+    assert (str(port.get("published")), str(port.get("target"))) == ("8000", "8000")
+    assert "--scale api=3" not in Path("docker-compose.yml").read_text(encoding="utf-8")

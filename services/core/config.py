@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     notify_retry_max_seconds: float = Field(default=600, gt=0)
     notify_batch_size: int = Field(default=16, ge=1, le=500)
     notify_overdue_scan_seconds: float = Field(default=60, gt=0)
+    # How often the open queue page checks for new and changed referrals (0: only when reloaded).
+    ui_poll_seconds: float = Field(default=10, ge=0, le=600)
     # Outgoing e-mail (invitations, notifications). Without SMTP_HOST no e-mail is sent.
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -170,8 +170,11 @@ def problems_in_openapi(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
             if "requestBody" in operation:
-                # Any body can be undecodable (400), too large (413) or invalid (422).
-                for status in ("400", "413", "422"):
+                # Any body can be undecodable (400), too large (413) or invalid (422); a JSON
+                # body sent as another media type is 415 (core/middleware.py).
+                kinds = operation["requestBody"].get("content", {})
+                json_body = bool(kinds) and all(kind.endswith("json") for kind in kinds)
+                for status in ("400", "413", "415", "422") if json_body else ("400", "413", "422"):
                     operation["responses"].setdefault(status, {"description": HTTPStatus(int(status)).phrase})
             for status, response in operation.get("responses", {}).items():
                 if status[0] in "45":

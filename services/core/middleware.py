@@ -7,6 +7,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.core.errors import error_payload
 
 FORMS = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+FORM_ENDPOINTS = ("/v1/auth/token",)  # OAuth's password grant is a form
+
+
+def _json_only(path: str) -> bool:
+    """Endpoints whose bodies are JSON (FHIR's included)."""
+    return path.startswith(("/v1/", "/fhir/")) and path not in FORM_ENDPOINTS
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 def _utf8(body: bytes) -> bool:
@@ -58,7 +69,16 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if not headers.get(b"content-type", b"").lower().startswith(FORMS) and not _utf8(body):
+        content_type = headers.get(b"content-type", b"").lower()
+        if body and _json_only(scope["path"]) and content_type and not _is_json(content_type):
+            # Otherwise the body is never read and the answer is a 422 "field required",
+            # which does not say what went wrong.
+            detail = "send the body as JSON with Content-Type: application/json" + (
+                " (or application/fhir+json)" if scope["path"].startswith("/fhir") else ""
+            )
+            await _refuse(scope, send, 415, detail, "Unsupported media type", "unsupported-media-type")
+            return
+        if not content_type.startswith(FORMS) and not _utf8(body):
             await _refuse(scope, send, 400, "request bodies must be UTF-8 encoded", "Bad request", "not-utf8")
             return
         replayed = False

@@ -105,6 +105,15 @@ async def queue(session: AsyncSession, principal: Principal, query: QueueQuery) 
     return ReferralPage(items=[to_out(r, now) for r in items], next_cursor=next_cursor)
 
 
+async def open_counts(session: AsyncSession, clinic_id: uuid.UUID) -> dict[str, dict[str, int]]:
+    """Open referrals by urgency, then status (new, in_review): what the queue's header counts."""
+    counts: dict[str, dict[str, int]] = {u: dict.fromkeys(OPEN_STATUSES, 0) for u in URGENCY_RANK}
+    by_rank = {rank: urgency for urgency, rank in URGENCY_RANK.items()}
+    for rank, status, count in await ReferralRepository(session, clinic_id).open_counts(OPEN_STATUSES):
+        counts[by_rank[rank]][status] = count
+    return counts
+
+
 async def view(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> ReferralOut:
     """A referral, its reading recorded on the audit trail (who looked at which patient's data)."""
     repo = ReferralRepository(session, principal.clinic_id)

@@ -1,10 +1,26 @@
 """Triage as other services use it: evaluate answers against the current ruleset (or a candidate)."""
 
-__all__ = ["RulesError", "current_ruleset", "emergency_answers", "evaluate", "parse_rules", "run"]
+__all__ = [
+    "Document",
+    "RulesError",
+    "UnknownDocument",
+    "current_ruleset",
+    "emergency_answers",
+    "evaluate",
+    "parse_rules",
+    "run",
+    "source_document",
+    "source_link",
+    "source_title",
+]
 
 from datetime import date
 
 from services.triage import engine, ruleset
+from services.triage.documents import Document, UnknownDocument
+from services.triage.documents import document as source_document
+from services.triage.documents import link as source_link
+from services.triage.documents import title as source_title
 from services.triage.ruleset import RulesError, Ruleset
 from services.triage.schemas import Answers, TriageResult
 

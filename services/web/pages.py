@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.principal import Principal
+from services.triage import service as triage
 from services.web import messages, service
 
 HERE = Path(__file__).parent
@@ -18,6 +19,8 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["pathway_words"] = messages.PATHWAY_WORDS
 templates.env.globals["urgency_words"] = messages.URGENCY_WORDS
 templates.env.globals["event_words"] = messages.event_words
+templates.env.globals["source_title"] = triage.source_title
+templates.env.globals["source_link"] = triage.source_link
 COOKIE = "bs_session"
 LOGIN_COOKIE = "bs_login"  # the login page's own cookie, for its CSRF token
 

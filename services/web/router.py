@@ -5,18 +5,19 @@ import uuid
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
 
 from services.accounts.service import UI_SESSION_SECONDS, LoginThrottled
 from services.core.auth import Session, client_address
-from services.core.errors import ServiceError
+from services.core.db import utcnow
+from services.core.errors import NotFound, ServiceError
 from services.core.schemas import PageQuery
-from services.intake import service as intake
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, QueueQuery, Status
-from services.web import messages, service
+from services.triage import service as triage
+from services.web import messages, service, views
 from services.web.pages import (
     COOKIE,
     HERE,
@@ -43,7 +44,18 @@ async def embed_js() -> Response:
 
 @router.get("/embed/form", response_class=HTMLResponse)
 async def embed_form(request: Request, session: Session, key: Annotated[str, Query(max_length=200)] = "") -> Response:
-    clinic = await service.publishable_clinic(session, request.app.state.settings, key)
+    try:
+        clinic = await service.publishable_clinic(session, request.app.state.settings, key)
+    except NotFound:
+        # A page, not JSON: it is shown in the clinic's frame, to a person who may need help now.
+        response = templates.TemplateResponse(
+            request, "form_missing.html", {"advice": service.early_alert()}, status_code=404
+        )
+        # No data and no actions here: any page may frame it, so the person sees the words.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; frame-ancestors *; form-action 'none'; base-uri 'none'; object-src 'none'"
+        )
+        return response
     # Only the clinic's own pages may frame the form.
     ancestors = " ".join(clinic.allowed_origins) or "'none'"
     response = templates.TemplateResponse(
@@ -121,6 +133,11 @@ async def logout(request: Request, session: Session, csrf: Annotated[str, Form()
     return response
 
 
+def _queue_query(status: list[Status], urgency: list[str], assignee: str, cursor: str | None) -> QueueQuery:
+    return QueueQuery.model_validate({"status": status, "urgency": urgency, "assignee": assignee or None,
+                                      "cursor": cursor})  # fmt: skip
+
+
 @router.get("/ui", response_class=HTMLResponse)
 async def queue(
     request: Request,
@@ -134,17 +151,43 @@ async def queue(
     if user is None:
         return redirect("/ui/login")
     try:
-        query = QueueQuery.model_validate(
-            {"status": status, "urgency": urgency, "assignee": assignee or None, "cursor": cursor}
-        )
-        found = await referrals.queue(session, user, query)
+        found = await views.queue(session, user, _queue_query(status, urgency, assignee, cursor), utcnow())
     except (ServiceError, ValueError):
         return redirect("/ui", msg="bad-filters")
+    filters = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     return page(
         request, "queue.html",
-        {"page": found, "statuses": STATUSES, "urgencies": URGENCIES, "chosen": {"status": status, "urgency": urgency,
-         "assignee": assignee}, "next_query": urlencode({**request.query_params, "cursor": found.next_cursor or ""})},
+        {"queue": found, "statuses": STATUSES, "urgencies": URGENCIES,
+         "chosen": {"status": status, "urgency": urgency, "assignee": assignee},
+         "next_query": urlencode([*filters, ("cursor", found.page.next_cursor or "")]),
+         "live_query": urlencode(request.query_params.multi_items()),
+         "poll_seconds": request.app.state.settings.ui_poll_seconds, "refresh_seconds": 60},
     )  # fmt: skip
+
+
+@router.get("/ui/queue/live", response_class=HTMLResponse)
+async def queue_live(
+    request: Request,
+    session: Session,
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    urgency: Annotated[list[str], Query()] = [],  # noqa: B006
+    assignee: Annotated[str, Query(max_length=10)] = "",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The queue's live part (counts, banner, rows) for the page to swap in: what it polls."""
+    user = await current_user(request, session)
+    if user is None:
+        return redirect("/ui/login")
+    try:
+        found = await views.queue(session, user, _queue_query(status, urgency, assignee, cursor), utcnow())
+    except (ServiceError, ValueError):
+        return Response(status_code=400)
+    filters = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    context = {"queue": found, "urgencies": URGENCIES,
+               "next_query": urlencode([*filters, ("cursor", found.page.next_cursor or "")])}  # fmt: skip
+    response = templates.TemplateResponse(request, "queue_live.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/ui/referrals/{referral_id}", response_class=HTMLResponse)
@@ -159,12 +202,24 @@ async def referral_page(referral_id: uuid.UUID, request: Request, session: Sessi
     trail = await referrals.list_events(session, user, referral_id, PageQuery(limit=100))
     if referral.erased_at is not None:
         return page(request, "erased.html", {"r": referral, "events": trail.items}, 410)
-    answers = await intake.stored(session, user.clinic_id, referral.intake_id)
+    picture = await views.referral_picture(session, user.clinic_id, referral)
     moves = sorted(TRANSITIONS[referral.status])
-    return page(request, "referral.html", {"r": referral, "intake": answers, "events": trail.items, "moves": moves,
-                                            "me": user.user_id, "suggestion": service.open_suggestion(trail.items),
-                                            "escalation": messages.last_escalation(trail.items),
-                                            "urgencies": URGENCIES})  # fmt: skip
+    return page(request, "referral.html", {"r": referral, **picture, "events": trail.items, "moves": moves,
+                                           "me": user.user_id, "suggestion": service.open_suggestion(trail.items),
+                                           "escalation": messages.last_escalation(trail.items),
+                                           "urgencies": URGENCIES})  # fmt: skip
+
+
+@router.get("/ui/sources/{name}", response_class=HTMLResponse)
+async def source_page(name: Annotated[str, Path(max_length=100)], request: Request, session: Session) -> Response:
+    """A source document triage cites, by its title, with the quoted passages marked."""
+    if await current_user(request, session) is None:
+        return redirect("/ui/login")
+    try:
+        document = triage.source_document(name)
+    except triage.UnknownDocument:
+        return page(request, "missing.html", {}, 404)
+    return page(request, "document.html", {"document": document})
 
 
 @router.post("/ui/referrals/{referral_id}/{action}")

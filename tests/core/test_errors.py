@@ -58,13 +58,6 @@ async def test_wrong_shapes_and_encodings_are_4xx_problems(
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_non_json_content_type_is_4xx(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
-    response = await client.post(
-        "/v1/intakes", content=json.dumps(intake_body()), headers={**sk, "content-type": "text/plain"}
-    )
-    assert_problem(response, 422)
-
-
 async def test_deeply_nested_body_is_4xx(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
     nested = "[" * 5000 + "]" * 5000
     response = await client.post(
@@ -106,3 +99,33 @@ async def test_no_free_database_connection_is_503_not_500(app: FastAPI, client: 
     response = await client.get("/_test/pool-exhausted")
     assert_problem(response, 503)
     assert response.headers["retry-after"].isdigit()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+async def test_a_json_body_sent_as_another_media_type_says_so(
+    client: httpx.AsyncClient, sk: dict[str, str], content_type: str
+) -> None:
+    """curl -d without -H "Content-Type: application/json" sends a form: 415 naming the cause,
+    not a 422 about missing fields; nothing is stored."""
+    body = json.dumps(intake_body()).encode()
+    response = await client.post("/v1/intakes", content=body, headers={**sk, "content-type": content_type})
+    problem = assert_problem(response, 415)
+    assert "Content-Type: application/json" in str(problem["detail"])
+    assert (await client.get("/v1/referrals", headers=sk)).json()["items"] == []
+
+
+async def test_json_media_types_with_parameters_are_json(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    body = json.dumps(intake_body()).encode()
+    for content_type in ("application/json; charset=utf-8", "Application/JSON"):
+        response = await client.post("/v1/intakes", content=body, headers={**sk, "content-type": content_type})
+        assert response.status_code == 201, response.text
+
+
+async def test_fhir_says_it_as_an_operation_outcome(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
+    response = await client.post(
+        "/fhir/QuestionnaireResponse", content=b"{}", headers={**sk, "content-type": "text/plain"}
+    )
+    assert response.status_code == 415 and response.headers["content-type"].startswith("application/fhir+json")
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "application/fhir+json" in json.dumps(outcome)

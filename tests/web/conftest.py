@@ -36,7 +36,7 @@ class Site:
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     env = {"DATABASE_URL": settings.database_url, "SECRET_KEY": settings.secret_key.get_secret_value(),
-           "BACKSTRIDE_ENV": "test"}  # fmt: skip
+           "BACKSTRIDE_ENV": "test", "UI_POLL_SECONDS": "1"}  # fmt: skip
     with serve(env) as base:
         yield base
 

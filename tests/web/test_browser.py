@@ -238,7 +238,7 @@ async def test_physio_logs_in_claims_and_accepts(browser: Browser, site: Site) -
     await page.fill("#password", site.physio_password)
     await page.click("button[type=submit]")
     await expect(page.locator("h1")).to_have_text("Referral queue")
-    await expect(page.locator(".badge").first).to_have_text("urgent")
+    await expect(page.locator("tbody .badge").first).to_have_text("urgent")
     await expect(page.locator("tbody tr").first).to_contain_text("Doctor within 24 hours")
     await shot(page, "physio-queue")
     await page.click(f"a[href='/ui/referrals/{referral['id']}']")
