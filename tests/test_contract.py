@@ -69,7 +69,10 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
     async with database.sessionmaker() as session, session.begin():
         clinic = await make_clinic(session)
         admin, password = await make_user(session, clinic.slug, "clinic_admin")
-        integration = {"base_url": "https://ehr.example/fhir", "auth": {"type": "none"}, "enabled": True}
+        # SMART, so the clinic has signing keys and its JWKS is served.
+        smart = {"type": "smart_backend", "token_url": "https://ehr.example/token", "client_id": "backstride",
+                 "scope": "system/*.write"}  # fmt: skip
+        integration = {"base_url": "https://ehr.example/fhir", "auth": smart, "enabled": True}
         await export.put_integration(session, clinic.clinic_id, IntegrationIn.model_validate(integration), settings)
         created, _ = await intake.submit(
             session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None
@@ -103,6 +106,9 @@ async def world(database: Database, settings: Settings) -> AsyncIterator[World]:
         "key_id": str(spare_key.id),
         "export_id": str(export_id),
         "item_id": str(item_id),
+        "response_id": str(created.id),  # every intake is a QuestionnaireResponse
+        "version_id": "1",
+        "clinic_id": str(clinic.clinic_id),
     }
     yield World(clinic, admin.email, password, token, existing)
     async with database.sessionmaker() as session, session.begin():

@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import StringConstraints
 
 from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, ServiceError, responses
@@ -27,11 +28,18 @@ async def intake_questionnaire() -> Response:
     return FhirResponse(service.questionnaire())
 
 
+# A canonical URL is a URI (optionally |version); a version is dotted numbers.
+CanonicalUrl = Annotated[
+    str, StringConstraints(max_length=300, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s|]+(\|[0-9A-Za-z.-]{1,20})?$")
+]
+Version = Annotated[str, StringConstraints(max_length=20, pattern=r"^[0-9]+(\.[0-9]+){0,2}$")]
+
+
 @router.get("/Questionnaire", responses={200: FHIR_BODY, **responses(400, 422)})
 async def search_questionnaires(
     request: Request,
-    url: Annotated[list[str] | None, Query(max_length=300, description="The canonical URL (may end |version)")] = None,
-    version: Annotated[list[str] | None, Query(max_length=20)] = None,
+    url: Annotated[list[CanonicalUrl] | None, Query(description="The canonical URL, a URI (may end |version)")] = None,
+    version: Annotated[list[Version] | None, Query()] = None,
 ) -> Response:
     """Search Questionnaires by canonical `url` and `version`: a searchset Bundle holding the intake
     Questionnaire when it matches, else empty."""
