@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.clinics.models import ApiKey, Clinic
+from services.clinics.models import AdminEvent, ApiKey, Clinic
 
 
 class ActiveKey(NamedTuple):
@@ -90,3 +90,25 @@ class ClinicRepository:
             .where(col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
         )
+
+
+class AdminEventRepository:
+    """The clinic admins' trail, one clinic at a time."""
+
+    def __init__(self, session: AsyncSession, clinic_id: uuid.UUID) -> None:
+        self.session = session
+        self.clinic_id = clinic_id
+
+    async def add(self, event: AdminEvent) -> None:
+        event.clinic_id = self.clinic_id
+        self.session.add(event)
+        await self.session.flush()
+
+    async def latest(self, limit: int) -> list[AdminEvent]:
+        statement = (
+            select(AdminEvent)
+            .where(col(AdminEvent.clinic_id) == self.clinic_id)
+            .order_by(col(AdminEvent.at).desc(), col(AdminEvent.id))
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
