@@ -70,9 +70,7 @@ async def test_the_invitee_sets_a_password_once_and_then_logs_in(
 
 async def test_an_expired_link_does_nothing(session: AsyncSession, admin: Principal) -> None:
     link = await service.invite(session, admin.clinic_id, "late@example.org", "physio")
-    await session.execute(
-        update(Invitation).where(col(Invitation.user_id) == link.user.id).values(expires_at=utcnow())
-    )
+    await session.execute(update(Invitation).where(col(Invitation.user_id) == link.user.id).values(expires_at=utcnow()))
     with pytest.raises(service.InvalidLink):
         await service.link_user(session, link.token)
     with pytest.raises(service.InvalidLink):

@@ -119,9 +119,7 @@ async def test_admin_invites_a_physio_who_sets_a_password_and_logs_in(
     await invitee.context.close()
 
 
-async def test_admin_creates_a_key_sees_it_once_and_revokes_it_and_edits_origins(
-    site: Site, admin_page: Page
-) -> None:
+async def test_admin_creates_a_key_sees_it_once_and_revokes_it_and_edits_origins(site: Site, admin_page: Page) -> None:
     page = admin_page
     await page.click("nav[aria-label='Admin console'] >> text=API keys")
     await checked(page, "admin-keys")
@@ -157,7 +155,8 @@ async def test_admin_creates_a_key_sees_it_once_and_revokes_it_and_edits_origins
     await checked(page, "admin-embed")
     await page.click("text=Make a snippet with a new publishable key")
     snippet = await page.locator("#snippet").input_value()
-    found = re.fullmatch(rf'<script src="{re.escape(PUBLIC)}/embed\.js" data-key="(pk_[A-Za-z0-9_-]+)"></script>', snippet)
+    expected = rf'<script src="{re.escape(PUBLIC)}/embed\.js" data-key="(pk_[A-Za-z0-9_-]+)"></script>'
+    found = re.fullmatch(expected, snippet)
     assert found is not None, snippet
     await checked(page, "admin-embed-snippet")
     async with httpx.AsyncClient(base_url=site.api) as http:  # the key in the snippet draws the form
@@ -168,7 +167,8 @@ async def test_admin_tests_the_integration_and_retries_a_dead_export(
     site: Site, admin_page: Page, receiver: Receiver, database: Database, settings: Settings
 ) -> None:
     page = admin_page
-    httpx.post(f"{receiver.base}/_reset").raise_for_status()
+    async with httpx.AsyncClient() as http:
+        (await http.post(f"{receiver.base}/_reset")).raise_for_status()
     await page.click("nav[aria-label='Admin console'] >> text=FHIR integration")
     await expect(page.locator("#no-integration")).to_be_visible()
     await checked(page, "admin-integration-empty")
@@ -181,7 +181,8 @@ async def test_admin_tests_the_integration_and_retries_a_dead_export(
     await expect(page.locator("#integration-state")).to_contain_text("A token is stored (never shown)")
     assert "rcv-token" not in await page.content()
     await page.click("text=Test connection")
-    await expect(page.locator("#test-result")).to_have_text("Test connection: connected (FHIR 4.0.1, Test receiver 1.0)")
+    connected = "Test connection: connected (FHIR 4.0.1, Test receiver 1.0)"
+    await expect(page.locator("#test-result")).to_have_text(connected)
     assert receiver.state()["auth"] == ["Bearer rcv-token"]  # with the integration's credentials
     await checked(page, "admin-integration-connected")
 
