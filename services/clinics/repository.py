@@ -76,13 +76,16 @@ class ClinicRepository:
         row = (await self.session.execute(_ACTIVE_KEY, {"key_hash": key_hash})).first()
         return ActiveKey(*row) if row else None
 
-    async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
+    async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> tuple[str, str] | None:
+        """(kind, prefix) of the key revoked now; None if the clinic has no such active key."""
         result = await self.session.execute(
             update(ApiKey)
             .where(col(ApiKey.id) == key_id, col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
+            .returning(col(ApiKey.kind), col(ApiKey.prefix))
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        row = result.first()
+        return (row[0], row[1]) if row else None
 
     async def revoke_all_keys(self, clinic_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(

@@ -108,10 +108,13 @@ async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind)
     return KeyCreated(key=token, **KeyOut.model_validate(row, from_attributes=True).model_dump())
 
 
-async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
-    if not await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow()):
+async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> str:
+    """Revoke the key; says which ("secret key sk_AbCd1234"), for the admin trail."""
+    revoked = await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow())
+    if revoked is None:
         raise NotFound("no such active key")
     _forget_keys_on_commit(session)
+    return f"{revoked[0]} key {revoked[1]}"
 
 
 async def record_admin_event(session: AsyncSession, actor: Principal, action: str, target: str) -> None:

@@ -4,7 +4,6 @@ same sender and outbound guard as the worker, told in the words the export uses.
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -13,13 +12,8 @@ from services.core import outbound
 from services.core.config import Settings
 from services.export.delivery import Sender, outcome
 from services.export.models import FhirIntegration
+from services.export.schemas import ConnectionTest
 from services.export.smart import KeyLoader, TokenRefused, Tokens, TokenUnavailable
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    connected: bool
-    message: str  # "connected (FHIR 4.0.1, ...)", "HTTP 401: ...", "could not connect", "timed out"
 
 
 def _clip(value: Any) -> str:
@@ -42,7 +36,7 @@ def _about(body: bytes) -> str:
     return f"connected ({words})" if words else "connected"
 
 
-async def probe(integration: FhirIntegration, settings: Settings, load_key: KeyLoader) -> ProbeResult:
+async def probe(integration: FhirIntegration, settings: Settings, load_key: KeyLoader) -> ConnectionTest:
     """GET the server's CapabilityStatement. Guarded in production exactly as deliveries are: names
     resolved by the guarded resolver and connected to as checked, IP literals checked, no redirects;
     failures say only "could not connect" or "timed out", nothing that would map a network."""
@@ -61,11 +55,11 @@ async def probe(integration: FhirIntegration, settings: Settings, load_key: KeyL
             sender = Sender(http, tokens, guarded, allowed)
             answer = await sender.request(integration, "GET", f"{integration.base_url}/metadata", {})
     except TimeoutError:
-        return ProbeResult(False, "timed out")
+        return ConnectionTest(connected=False, message="timed out")
     except (aiohttp.ClientError, OSError):
-        return ProbeResult(False, "could not connect")
+        return ConnectionTest(connected=False, message="could not connect")
     except (TokenUnavailable, TokenRefused) as exc:
-        return ProbeResult(False, str(exc))
+        return ConnectionTest(connected=False, message=str(exc))
     if not answer.ok:
-        return ProbeResult(False, outcome(answer))
-    return ProbeResult(True, _about(answer.body))
+        return ConnectionTest(connected=False, message=outcome(answer))
+    return ConnectionTest(connected=True, message=_about(answer.body))

@@ -20,7 +20,15 @@ from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration, IntegrationKey
 from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
-from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
+from services.export.schemas import (
+    AuthOut,
+    ConnectionTest,
+    ExportItemOut,
+    ExportPage,
+    ExportQuery,
+    IntegrationIn,
+    IntegrationOut,
+)
 from services.intake import service as intake
 from services.intake.schemas import StoredIntake
 from services.referrals import service as referrals
@@ -156,7 +164,12 @@ async def put_integration(
     return _integration_out(await repo.save(integration), settings.public_base_url)
 
 
-async def test_connection(session: AsyncSession, clinic_id: uuid.UUID, settings: Settings) -> probe.ProbeResult:
+def integration_summary(integration: IntegrationOut) -> str:
+    """The integration in a line for the admin trail: where, how, on or off; never a credential."""
+    return f"{integration.base_url} ({integration.auth.type}, {'enabled' if integration.enabled else 'disabled'})"
+
+
+async def test_connection(session: AsyncSession, clinic_id: uuid.UUID, settings: Settings) -> ConnectionTest:
     """Send the clinic's FHIR server a harmless request (GET {base_url}/metadata) with the
     integration's credentials, enabled or not, and say how it went as the export would."""
     repo = IntegrationRepository(session, clinic_id)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.clinics.schemas import ClinicCreated
 from services.core.config import Settings
 from services.export import service as export
-from services.export.schemas import IntegrationIn
+from services.export.schemas import ConnectionTest, IntegrationIn
 from tests.export.conftest import Receiver
 from tests.export.test_smart import CLIENT_ID, smart_integration
 from tests.live import free_port
@@ -28,7 +28,7 @@ async def test_connected_with_the_servers_fhir_version_and_software_and_the_bear
     auth = {"type": "bearer", "token": "rcv-token"}
     await configure(session, clinic, settings, base_url=receiver.fhir_base, auth=auth)
     result = await export.test_connection(session, clinic.clinic_id, settings)
-    assert result == export.probe.ProbeResult(True, "connected (FHIR 4.0.1, Test receiver 1.0)")
+    assert result == ConnectionTest(connected=True, message="connected (FHIR 4.0.1, Test receiver 1.0)")
     assert receiver.state()["auth"] == ["Bearer rcv-token"]
     assert receiver.state()["requests"] == 0  # nothing was POSTed: no Bundle, no patient data
 
@@ -56,7 +56,9 @@ async def test_the_servers_status_and_its_operation_outcome(
     await configure(session, clinic, settings, base_url=receiver.fhir_base, auth={"type": "bearer", "token": "x"})
     receiver.control(require_token=True)  # a token the server did not issue
     result = await export.test_connection(session, clinic.clinic_id, settings)
-    assert result == export.probe.ProbeResult(False, "HTTP 401: error processing: invalid or expired access token")
+    assert result == ConnectionTest(
+        connected=False, message="HTTP 401: error processing: invalid or expired access token"
+    )
     receiver.control(require_token=False, mode="down")
     down = await export.test_connection(session, clinic.clinic_id, settings)
     assert down.message == "HTTP 503: error processing: unavailable"
@@ -67,7 +69,7 @@ async def test_a_closed_port_could_not_connect(
 ) -> None:
     await configure(session, clinic, settings, base_url=f"http://127.0.0.1:{free_port()}/fhir")
     result = await export.test_connection(session, clinic.clinic_id, settings)
-    assert result == export.probe.ProbeResult(False, "could not connect")
+    assert result == ConnectionTest(connected=False, message="could not connect")
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ async def test_a_server_that_never_answers_timed_out(
     await configure(session, clinic, settings, base_url=f"http://127.0.0.1:{silent_port}/fhir")
     quick = settings.model_copy(update={"export_http_timeout_seconds": 0.5})
     result = await export.test_connection(session, clinic.clinic_id, quick)
-    assert result == export.probe.ProbeResult(False, "timed out")
+    assert result == ConnectionTest(connected=False, message="timed out")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "2130706433"])
@@ -98,7 +100,7 @@ async def test_in_production_a_local_destination_is_never_reached(
     await configure(session, clinic, settings, base_url=f"http://{host}:{port}/fhir")
     production = settings.model_copy(update={"environment": "production"})
     result = await export.test_connection(session, clinic.clinic_id, production)
-    assert result == export.probe.ProbeResult(False, "could not connect")
+    assert result == ConnectionTest(connected=False, message="could not connect")
     assert receiver.state()["auth"] == []  # nothing reached the receiver
 
 

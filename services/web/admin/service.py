@@ -15,7 +15,7 @@ from services.clinics import service as clinics
 from services.clinics.schemas import ClinicOut, KeyCreated
 from services.core import mail
 from services.core.config import Settings
-from services.core.errors import NotFound, Unprocessable
+from services.core.errors import Unprocessable
 from services.core.principal import Principal
 from services.export import service as export
 from services.export.schemas import IntegrationIn, IntegrationOut
@@ -112,11 +112,8 @@ async def create_key(session: AsyncSession, admin: Principal, kind: str) -> KeyC
 
 
 async def revoke_key(session: AsyncSession, admin: Principal, key_id: uuid.UUID) -> None:
-    key = next((k for k in await clinics.list_keys(session, admin.clinic_id) if k.id == key_id), None)
-    if key is None:
-        raise NotFound("no such key")
-    await clinics.revoke_key(session, admin.clinic_id, key_id)
-    await clinics.record_admin_event(session, admin, "key.revoked", f"{key.kind} key {key.prefix}")
+    revoked = await clinics.revoke_key(session, admin.clinic_id, key_id)
+    await clinics.record_admin_event(session, admin, "key.revoked", revoked)
 
 
 def origins_of(text: str) -> list[str]:
@@ -171,10 +168,7 @@ async def save_integration(
          "mrn_system": form.get("mrn_system", "").strip() or None}
     )  # fmt: skip
     saved = await export.put_integration(session, admin.clinic_id, body, settings)
-    state = "enabled" if saved.enabled else "disabled"
-    await clinics.record_admin_event(
-        session, admin, "integration.changed", f"{saved.base_url} ({saved.auth.type}, {state})"
-    )
+    await clinics.record_admin_event(session, admin, "integration.changed", export.integration_summary(saved))
     return saved
 
 
