@@ -2,20 +2,21 @@
 recognising their access tokens."""
 
 import asyncio
-import hashlib
 import math
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts import security, throttle
-from services.accounts.models import AuthSession, Invitation, User
+from services.accounts import links, security, throttle
+from services.accounts.links import LINK_LIFETIME as LINK_LIFETIME
+from services.accounts.links import InvalidLink as InvalidLink
+from services.accounts.links import Link as Link
+from services.accounts.models import AuthSession, User
 from services.accounts.repository import InvitationRepository, ThrottleRepository, UserRepository
-from services.accounts.schemas import Role, TokenOut
+from services.accounts.schemas import ClinicUser, Role, TokenOut
 from services.clinics import service as clinics
 from services.core.config import Settings
 from services.core.db import utcnow
@@ -30,8 +31,6 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
 MIN_PASSWORD = 10
 UI_SESSION_SECONDS = 8 * 3600
-# How long an invitation or reset link works (once).
-LINK_LIFETIME = timedelta(hours=72)
 
 
 class InvalidCredentials(Unauthorized):
@@ -155,15 +154,6 @@ async def set_disabled(session: AsyncSession, email: str, disabled: bool) -> Non
 # --- what a clinic admin does to the clinic's users -----------------------------------
 
 
-class InvalidLink(NotFound):
-    """Unknown, used, expired, or its account disabled: one answer for all."""
-
-    title, slug = "Link not valid", "link-not-valid"
-
-    def __init__(self) -> None:
-        super().__init__("this link has expired or has been used")
-
-
 class OwnAccount(Conflict):
     title, slug = "Your own account", "own-account"
 
@@ -171,56 +161,20 @@ class OwnAccount(Conflict):
         super().__init__("an admin cannot disable, demote or reset their own account here")
 
 
-@dataclass(frozen=True)
-class ClinicUser:
-    id: uuid.UUID
-    email: str
-    role: str
-    created_at: datetime
-    disabled: bool
-    link_expires_at: datetime | None  # an invitation or reset link not used yet
-
-
-@dataclass(frozen=True)
-class Link:
-    """A one-time link's token, shown or sent once: only its hash is stored."""
-
-    user: User
-    token: str
-    expires_at: datetime
-
-
-def _link_hash(token: str) -> str:
-    return hashlib.sha256(f"link:{token}".encode()).hexdigest()
-
-
-async def _unusable_hash() -> str:
-    # A real argon2 hash of a secret nobody knows: logging in as someone who has not set a
-    # password takes as long as with any other account, and cannot succeed.
-    return await asyncio.to_thread(security.hash_password, secrets.token_urlsafe(32))
-
-
-async def _issue_link(session: AsyncSession, user: User, purpose: str) -> Link:
-    repo = InvitationRepository(session)
-    await repo.drop_open(user.id)  # the newest link is the only one that works
-    token, now = secrets.token_urlsafe(32), utcnow()
-    await repo.add(
-        Invitation(clinic_id=user.clinic_id, user_id=user.id, purpose=purpose, token_hash=_link_hash(token),
-                   created_at=now, expires_at=now + LINK_LIFETIME)
-    )  # fmt: skip
-    return Link(user, token, now + LINK_LIFETIME)
-
-
 async def clinic_users(session: AsyncSession, clinic_id: uuid.UUID) -> list[ClinicUser]:
     users = await UserRepository(session).of_clinic(clinic_id)
-    links = await InvitationRepository(session).open_for(clinic_id, utcnow())
-    return [ClinicUser(u.id, u.email, u.role, u.created_at, u.disabled_at is not None, links.get(u.id)) for u in users]
+    open_links = await InvitationRepository(session).open_for(clinic_id, utcnow())
+    return [
+        ClinicUser(id=u.id, email=u.email, role=u.role, created_at=u.created_at, disabled=u.disabled_at is not None,
+                   link_expires_at=open_links.get(u.id))
+        for u in users
+    ]  # fmt: skip
 
 
-async def invite(session: AsyncSession, clinic_id: uuid.UUID, email: str, role: Role) -> Link:
+async def invite(session: AsyncSession, clinic_id: uuid.UUID, email: str, role: Role) -> links.Link:
     """A new user of the clinic, who sets their own password through the link (LINK_LIFETIME, once)."""
     user = await _new_user(session, clinic_id, email, role, secrets.token_urlsafe(32))
-    return await _issue_link(session, user, "invite")
+    return await links.issue(session, user, "invite")
 
 
 async def _clinic_user(session: AsyncSession, actor: Principal, user_id: uuid.UUID) -> User:
@@ -233,12 +187,12 @@ async def _clinic_user(session: AsyncSession, actor: Principal, user_id: uuid.UU
     return user
 
 
-async def reset(session: AsyncSession, actor: Principal, user_id: uuid.UUID) -> Link:
+async def reset(session: AsyncSession, actor: Principal, user_id: uuid.UUID) -> links.Link:
     """A new one-time link for the user; their password stops working and their sessions end now."""
     user = await _clinic_user(session, actor, user_id)
-    user.password_hash = await _unusable_hash()
+    user.password_hash = await links.unusable_hash()
     await UserRepository(session).revoke_sessions(user.id, utcnow())
-    return await _issue_link(session, user, "reset")
+    return await links.issue(session, user, "reset")
 
 
 async def change_role(session: AsyncSession, actor: Principal, user_id: uuid.UUID, role: Role) -> User:
@@ -255,10 +209,10 @@ async def disable(session: AsyncSession, actor: Principal, user_id: uuid.UUID, d
 
 async def link_user(session: AsyncSession, token: str) -> tuple[User, datetime]:
     """Whose live link this is, and until when it works."""
-    invitation = await InvitationRepository(session).live(_link_hash(token), utcnow())
+    invitation = await InvitationRepository(session).live(links.token_hash(token), utcnow())
     user = await UserRepository(session).get(invitation.user_id) if invitation else None
     if invitation is None or user is None or user.disabled_at is not None:
-        raise InvalidLink()
+        raise links.InvalidLink()
     return user, invitation.expires_at
 
 
@@ -266,8 +220,8 @@ async def use_link(session: AsyncSession, token: str, password: str) -> User:
     """Set the password through a live link, which then no longer works; ends the user's sessions."""
     _check_password(password)
     user, _ = await link_user(session, token)
-    if await InvitationRepository(session).use(_link_hash(token), utcnow()) != user.id:
-        raise InvalidLink()  # used by a request racing this one
+    if await InvitationRepository(session).use(links.token_hash(token), utcnow()) != user.id:
+        raise links.InvalidLink()  # used by a request racing this one
     await _set_password(session, user, password)
     return user
 
