@@ -177,6 +177,27 @@ async def transaction(request: Request) -> JSONResponse:
     return JSONResponse(result, media_type="application/fhir+json")
 
 
+@app.get("/fhir/metadata")
+async def metadata(request: Request) -> JSONResponse:
+    """The CapabilityStatement: what a "test connection" asks for (down and tokens as for /fhir)."""
+    state["auth"].append(request.headers.get("authorization"))
+    if state["control"]["mode"] == "down":
+        return outcome(503, "unavailable")
+    if state["control"]["require_token"] and bearer_refused(request.headers.get("authorization")):
+        state["refused_tokens"] += 1
+        return outcome(401, "invalid or expired access token")
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "kind": "instance",
+        "date": "2026-11-29",
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "software": {"name": "Test receiver", "version": "1.0"},
+    }
+    return JSONResponse(statement, media_type="application/fhir+json")
+
+
 def token_error(status: int, error: str, description: str) -> JSONResponse:
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 

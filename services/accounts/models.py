@@ -48,3 +48,20 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = Field(nullable=False)
     last_failure_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     blocked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time link to set a password: an admin's invitation, or a reset. Only a hash of the
+    link's token is kept; the link works once, until it expires."""
+
+    __tablename__ = "invitations"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    clinic_id: uuid.UUID = Field(foreign_key="clinics.id", index=True, ondelete="CASCADE")
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(sa_column=Column(String(8), nullable=False))  # "invite" | "reset"
+    # SHA-256 of the token: it is 256-bit random, so a slow hash adds nothing.
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -4,13 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, literal, null, select, update
+from sqlalchemy import case, delete, literal, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.accounts.models import AuthSession, LoginThrottle, User
+from services.accounts.models import AuthSession, Invitation, LoginThrottle, User
 
 
 class UserRepository:
@@ -28,6 +28,15 @@ class UserRepository:
     async def by_email(self, email: str) -> User | None:
         result = await self.session.execute(select(User).where(col(User.email) == email))
         return result.scalar_one_or_none()
+
+    async def in_clinic(self, clinic_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
+        """The clinic's user with this id (None for another clinic's)."""
+        statement = select(User).where(col(User.id) == user_id, col(User.clinic_id) == clinic_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def of_clinic(self, clinic_id: uuid.UUID) -> list[User]:
+        statement = select(User).where(col(User.clinic_id) == clinic_id).order_by(col(User.email))
+        return list((await self.session.execute(statement)).scalars())
 
     async def add_session(self, row: AuthSession) -> None:
         self.session.add(row)
@@ -61,6 +70,53 @@ class UserRepository:
             .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
             .values(revoked_at=now)
         )
+
+
+class InvitationRepository:
+    """One-time links to set a password, always read within the clinic or by the token's hash."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, invitation: Invitation) -> None:
+        self.session.add(invitation)
+        await self.session.flush()
+
+    async def drop_open(self, user_id: uuid.UUID) -> None:
+        """Earlier links of the user that were never used: a new link replaces them."""
+        await self.session.execute(
+            delete(Invitation).where(col(Invitation.user_id) == user_id, col(Invitation.used_at).is_(None))
+        )
+
+    async def live(self, token_hash: str, now: datetime) -> Invitation | None:
+        statement = select(Invitation).where(
+            col(Invitation.token_hash) == token_hash,
+            col(Invitation.used_at).is_(None),
+            col(Invitation.expires_at) > now,
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def use(self, token_hash: str, now: datetime) -> uuid.UUID | None:
+        """Mark the link used, if it is live: one conditional UPDATE, so two requests racing with
+        the same link cannot both use it. Returns its user's id."""
+        statement = (
+            update(Invitation)
+            .where(
+                col(Invitation.token_hash) == token_hash,
+                col(Invitation.used_at).is_(None),
+                col(Invitation.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(Invitation.user_id))
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def open_for(self, clinic_id: uuid.UUID, now: datetime) -> dict[uuid.UUID, datetime]:
+        """When each of the clinic's users' live link expires."""
+        statement = select(col(Invitation.user_id), col(Invitation.expires_at)).where(
+            col(Invitation.clinic_id) == clinic_id, col(Invitation.used_at).is_(None), col(Invitation.expires_at) > now
+        )
+        return {user_id: expires for user_id, expires in (await self.session.execute(statement)).all()}
 
 
 _TABLE: Any = LoginThrottle.__table__  # type: ignore[attr-defined]

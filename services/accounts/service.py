@@ -4,14 +4,19 @@ recognising their access tokens."""
 import asyncio
 import math
 import re
-from datetime import timedelta
+import secrets
+import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.accounts import security, throttle
+from services.accounts import links, security, throttle
+from services.accounts.links import LINK_LIFETIME as LINK_LIFETIME
+from services.accounts.links import InvalidLink as InvalidLink
+from services.accounts.links import Link as Link
 from services.accounts.models import AuthSession, User
-from services.accounts.repository import ThrottleRepository, UserRepository
-from services.accounts.schemas import Role, TokenOut
+from services.accounts.repository import InvitationRepository, ThrottleRepository, UserRepository
+from services.accounts.schemas import ClinicUser, Role, TokenOut
 from services.clinics import service as clinics
 from services.core.config import Settings
 from services.core.db import utcnow
@@ -85,18 +90,25 @@ def _gate(settings: Settings) -> HashGate:
     return _gates[key]
 
 
-async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
+
+
+async def _new_user(session: AsyncSession, clinic_id: uuid.UUID, email: str, role: Role, password: str) -> User:
     email = email.strip().lower()
     if not _EMAIL.match(email) or len(email) > 254:
         raise Unprocessable("not an email address")
-    if len(password) < MIN_PASSWORD:
-        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
-    clinic_id = await clinics.clinic_id_of(session, clinic_slug)
     users = UserRepository(session)
     if await users.by_email(email) is not None:
         raise Conflict("a user with this email exists")
     password_hash = await asyncio.to_thread(security.hash_password, password)
     return await users.add(User(clinic_id=clinic_id, email=email, role=role, password_hash=password_hash))
+
+
+async def create_user(session: AsyncSession, *, clinic_slug: str, email: str, role: Role, password: str) -> User:
+    _check_password(password)
+    return await _new_user(session, await clinics.clinic_id_of(session, clinic_slug), email, role, password)
 
 
 async def _user(session: AsyncSession, email: str) -> User:
@@ -106,29 +118,112 @@ async def _user(session: AsyncSession, email: str) -> User:
     return user
 
 
-async def set_password(session: AsyncSession, email: str, password: str) -> None:
-    """A new password ends every session of the user."""
-    if len(password) < MIN_PASSWORD:
-        raise Unprocessable(f"passwords have at least {MIN_PASSWORD} characters")
-    user = await _user(session, email)
+async def _set_password(session: AsyncSession, user: User, password: str) -> None:
     user.password_hash = await asyncio.to_thread(security.hash_password, password)
     await UserRepository(session).revoke_sessions(user.id, utcnow())
 
 
-async def set_role(session: AsyncSession, email: str, role: Role) -> None:
-    """A new role ends every session of the user: the next login carries the new role's rights."""
-    user = await _user(session, email)
+async def _set_role(session: AsyncSession, user: User, role: Role) -> None:
     user.role = role
     await UserRepository(session).revoke_sessions(user.id, utcnow())
 
 
-async def set_disabled(session: AsyncSession, email: str, disabled: bool) -> None:
-    """Disabling ends every session of the user at once."""
-    user = await _user(session, email)
+async def _set_disabled(session: AsyncSession, user: User, disabled: bool) -> None:
     now = utcnow()
     user.disabled_at = now if disabled else None
     if disabled:
         await UserRepository(session).revoke_sessions(user.id, now)
+
+
+async def set_password(session: AsyncSession, email: str, password: str) -> None:
+    """A new password ends every session of the user."""
+    _check_password(password)
+    await _set_password(session, await _user(session, email), password)
+
+
+async def set_role(session: AsyncSession, email: str, role: Role) -> None:
+    """A new role ends every session of the user: the next login carries the new role's rights."""
+    await _set_role(session, await _user(session, email), role)
+
+
+async def set_disabled(session: AsyncSession, email: str, disabled: bool) -> None:
+    """Disabling ends every session of the user at once."""
+    await _set_disabled(session, await _user(session, email), disabled)
+
+
+# --- what a clinic admin does to the clinic's users -----------------------------------
+
+
+class OwnAccount(Conflict):
+    title, slug = "Your own account", "own-account"
+
+    def __init__(self) -> None:
+        super().__init__("an admin cannot disable, demote or reset their own account here")
+
+
+async def clinic_users(session: AsyncSession, clinic_id: uuid.UUID) -> list[ClinicUser]:
+    users = await UserRepository(session).of_clinic(clinic_id)
+    open_links = await InvitationRepository(session).open_for(clinic_id, utcnow())
+    return [
+        ClinicUser(id=u.id, email=u.email, role=u.role, created_at=u.created_at, disabled=u.disabled_at is not None,
+                   link_expires_at=open_links.get(u.id))
+        for u in users
+    ]  # fmt: skip
+
+
+async def invite(session: AsyncSession, clinic_id: uuid.UUID, email: str, role: Role) -> links.Link:
+    """A new user of the clinic, who sets their own password through the link (LINK_LIFETIME, once)."""
+    user = await _new_user(session, clinic_id, email, role, secrets.token_urlsafe(32))
+    return await links.issue(session, user, "invite")
+
+
+async def _clinic_user(session: AsyncSession, actor: Principal, user_id: uuid.UUID) -> User:
+    """The clinic's user (another clinic's is not found), never the admin acting."""
+    user = await UserRepository(session).in_clinic(actor.clinic_id, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    if user.id == actor.user_id:
+        raise OwnAccount()
+    return user
+
+
+async def reset(session: AsyncSession, actor: Principal, user_id: uuid.UUID) -> links.Link:
+    """A new one-time link for the user; their password stops working and their sessions end now."""
+    user = await _clinic_user(session, actor, user_id)
+    user.password_hash = await links.unusable_hash()
+    await UserRepository(session).revoke_sessions(user.id, utcnow())
+    return await links.issue(session, user, "reset")
+
+
+async def change_role(session: AsyncSession, actor: Principal, user_id: uuid.UUID, role: Role) -> User:
+    user = await _clinic_user(session, actor, user_id)
+    await _set_role(session, user, role)
+    return user
+
+
+async def disable(session: AsyncSession, actor: Principal, user_id: uuid.UUID, disabled: bool) -> User:
+    user = await _clinic_user(session, actor, user_id)
+    await _set_disabled(session, user, disabled)
+    return user
+
+
+async def link_user(session: AsyncSession, token: str) -> tuple[User, datetime]:
+    """Whose live link this is, and until when it works."""
+    invitation = await InvitationRepository(session).live(links.token_hash(token), utcnow())
+    user = await UserRepository(session).get(invitation.user_id) if invitation else None
+    if invitation is None or user is None or user.disabled_at is not None:
+        raise links.InvalidLink()
+    return user, invitation.expires_at
+
+
+async def use_link(session: AsyncSession, token: str, password: str) -> User:
+    """Set the password through a live link, which then no longer works; ends the user's sessions."""
+    _check_password(password)
+    user, _ = await link_user(session, token)
+    if await InvitationRepository(session).use(links.token_hash(token), utcnow()) != user.id:
+        raise links.InvalidLink()  # used by a request racing this one
+    await _set_password(session, user, password)
+    return user
 
 
 async def login(session: AsyncSession, settings: Settings, email: str, password: str, address: str) -> User:

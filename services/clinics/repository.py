@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from services.clinics.models import ApiKey, Clinic
+from services.clinics.models import AdminEvent, ApiKey, Clinic
 
 
 class ActiveKey(NamedTuple):
@@ -76,13 +76,16 @@ class ClinicRepository:
         row = (await self.session.execute(_ACTIVE_KEY, {"key_hash": key_hash})).first()
         return ActiveKey(*row) if row else None
 
-    async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
+    async def revoke_key(self, clinic_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> tuple[str, str] | None:
+        """(kind, prefix) of the key revoked now; None if the clinic has no such active key."""
         result = await self.session.execute(
             update(ApiKey)
             .where(col(ApiKey.id) == key_id, col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
+            .returning(col(ApiKey.kind), col(ApiKey.prefix))
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        row = result.first()
+        return (row[0], row[1]) if row else None
 
     async def revoke_all_keys(self, clinic_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(
@@ -90,3 +93,25 @@ class ClinicRepository:
             .where(col(ApiKey.clinic_id) == clinic_id, col(ApiKey.revoked_at).is_(None))
             .values(revoked_at=at)
         )
+
+
+class AdminEventRepository:
+    """The clinic admins' trail, one clinic at a time."""
+
+    def __init__(self, session: AsyncSession, clinic_id: uuid.UUID) -> None:
+        self.session = session
+        self.clinic_id = clinic_id
+
+    async def add(self, event: AdminEvent) -> None:
+        event.clinic_id = self.clinic_id
+        self.session.add(event)
+        await self.session.flush()
+
+    async def latest(self, limit: int) -> list[AdminEvent]:
+        statement = (
+            select(AdminEvent)
+            .where(col(AdminEvent.clinic_id) == self.clinic_id)
+            .order_by(col(AdminEvent.at).desc(), col(AdminEvent.id))
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())

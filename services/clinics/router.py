@@ -25,7 +25,9 @@ async def get_clinic(session: Session, principal: ClinicAdmin) -> ClinicOut:
 @clinic_router.put("/allowed-origins", response_model=ClinicOut, responses=responses(401, 403, 413, 422, 503))
 async def set_allowed_origins(body: OriginsIn, session: Session, principal: ClinicAdmin) -> ClinicOut:
     """Replace the origins (web pages) allowed to use the clinic's publishable keys."""
-    return await service.set_allowed_origins(session, principal.clinic_id, body.allowed_origins)
+    clinic = await service.set_allowed_origins(session, principal.clinic_id, body.allowed_origins)
+    await service.record_admin_event(session, principal, "origins.changed", ", ".join(clinic.allowed_origins) or "none")
+    return clinic
 
 
 @clinic_router.get("/keys", response_model=KeyList, responses=responses(401, 403, 503))
@@ -37,7 +39,9 @@ async def list_keys(session: Session, principal: ClinicAdmin) -> KeyList:
 @clinic_router.post("/keys", status_code=201, response_model=KeyCreated, responses=responses(401, 403, 413, 422, 503))
 async def create_key(body: KeyIn, session: Session, principal: ClinicAdmin) -> KeyCreated:
     """Create a secret or publishable key. The whole key is in this response only."""
-    return await service.create_key(session, principal.clinic_id, body.kind)
+    created = await service.create_key(session, principal.clinic_id, body.kind)
+    await service.record_admin_event(session, principal, "key.created", f"{created.kind} key {created.prefix}")
+    return created
 
 
 @clinic_router.delete(
@@ -45,5 +49,6 @@ async def create_key(body: KeyIn, session: Session, principal: ClinicAdmin) -> K
 )
 async def revoke_key(key_id: uuid.UUID, session: Session, principal: ClinicAdmin) -> Response:
     """Revoke a key at once: requests made with it are refused from now on."""
-    await service.revoke_key(session, principal.clinic_id, key_id)
+    revoked = await service.revoke_key(session, principal.clinic_id, key_id)
+    await service.record_admin_event(session, principal, "key.revoked", revoked)
     return Response(status_code=204)

@@ -50,3 +50,10 @@ class KeyCreated(KeyOut):
 class KeyList(BaseModel):
     items: list[KeyOut]
     next_cursor: str | None = None
+
+
+class AdminEventOut(BaseModel):
+    actor: str = Field(description="The admin's email (or a key's prefix) at the time")
+    action: str
+    target: str
+    at: datetime

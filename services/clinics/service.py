@@ -10,9 +10,9 @@ from cachetools import TTLCache
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.clinics.models import ApiKey, Clinic
-from services.clinics.repository import ActiveKey, ClinicRepository
-from services.clinics.schemas import ClinicCreated, ClinicOut, KeyCreated, KeyOut
+from services.clinics.models import AdminEvent, ApiKey, Clinic
+from services.clinics.repository import ActiveKey, AdminEventRepository, ClinicRepository
+from services.clinics.schemas import AdminEventOut, ClinicCreated, ClinicOut, KeyCreated, KeyOut
 from services.core.config import Settings
 from services.core.db import utcnow
 from services.core.errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -108,10 +108,28 @@ async def create_key(session: AsyncSession, clinic_id: uuid.UUID, kind: KeyKind)
     return KeyCreated(key=token, **KeyOut.model_validate(row, from_attributes=True).model_dump())
 
 
-async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> None:
-    if not await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow()):
+async def revoke_key(session: AsyncSession, clinic_id: uuid.UUID, key_id: uuid.UUID) -> str:
+    """Revoke the key; says which ("secret key sk_AbCd1234"), for the admin trail."""
+    revoked = await ClinicRepository(session).revoke_key(clinic_id, key_id, utcnow())
+    if revoked is None:
         raise NotFound("no such active key")
     _forget_keys_on_commit(session)
+    return f"{revoked[0]} key {revoked[1]}"
+
+
+async def record_admin_event(session: AsyncSession, actor: Principal, action: str, target: str) -> None:
+    """One line on the clinic's admin trail (`key.created`, `user.invited`, ...): who did what to
+    what, never a secret or clinical data. Written in the change's own transaction."""
+    await AdminEventRepository(session, actor.clinic_id).add(
+        AdminEvent(clinic_id=actor.clinic_id, actor_id=actor.user_id, actor_label=actor.label[:254],
+                   action=action, target=target[:300], at=utcnow())
+    )  # fmt: skip
+
+
+async def admin_events(session: AsyncSession, clinic_id: uuid.UUID, limit: int = 20) -> list[AdminEventOut]:
+    """The clinic's latest admin actions, newest first."""
+    rows = await AdminEventRepository(session, clinic_id).latest(limit)
+    return [AdminEventOut(actor=r.actor_label, action=r.action, target=r.target, at=r.at) for r in rows]
 
 
 async def authenticate_key(session: AsyncSession, settings: Settings, token: str) -> Principal:

@@ -88,6 +88,18 @@ def silence_data_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class HideLinkTokens(logging.Filter):
+    """Access log lines show a one-time link (/ui/invite/<token>) without its token: whoever
+    reads the logs could otherwise set the invitee's password first."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                "/ui/invite/..." if isinstance(a, str) and a.startswith("/ui/invite/") else a for a in record.args
+            )
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -109,12 +121,13 @@ def log_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
+        "filters": {"link_tokens": {"()": HideLinkTokens}},
         "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             **{name: {"level": "WARNING"} for name in DATA_LOGGERS},
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False, "filters": ["link_tokens"]},
             "uvicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
         },
     }

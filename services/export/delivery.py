@@ -56,18 +56,25 @@ class Sender:
 
     async def post(self, integration: FhirIntegration, delivery: str, body: dict[str, Any]) -> Answer:
         """One transaction, with a fresh SMART token once if the server refuses the one it got."""
+        headers = {"Content-Type": "application/fhir+json", "X-Backstride-Delivery": delivery}
+        return await self.request(integration, "POST", integration.base_url, headers, body)
+
+    async def request(
+        self, integration: FhirIntegration, method: str, url: str, extra: dict[str, str], body: Any = None
+    ) -> Answer:
+        """One request to the clinic's FHIR server with the integration's credentials (and a fresh
+        SMART token once if the server refuses the one it got)."""
         smart = integration.auth_type == "smart_backend"
         for attempt in (1, 2):
-            headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
-                       "X-Backstride-Delivery": delivery}  # fmt: skip
+            headers = {"Accept": "application/fhir+json", **extra}
             token = integration.auth_token if integration.auth_type == "bearer" else None
             if smart:
                 token = await self.tokens.get(self.http, integration)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
             if self.guarded:  # an IP literal skips the guarded resolver: checked here
-                outbound.check_literal(integration.base_url, self.allowed)
-            async with self.http.post(integration.base_url, json=body, headers=headers, allow_redirects=False) as got:
+                outbound.check_literal(url, self.allowed)
+            async with self.http.request(method, url, json=body, headers=headers, allow_redirects=False) as got:
                 answer = Answer(got.status, got.reason or "", got.headers.get("retry-after", ""),
                                 await read_some(got.content, MAX_ANSWER_BYTES))  # fmt: skip
             if answer.status == 401 and smart and attempt == 1 and token:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.clinics import service as clinics
 from services.core.auth import Session, require
 from services.core.errors import FHIR_JSON, responses
 from services.core.principal import Principal
@@ -35,7 +36,9 @@ async def put_integration(body: IntegrationIn, request: Request, session: Sessio
     `auth.type` `smart_backend` (SMART Backend Services) gets an access token from `token_url` with a
     client assertion signed by Backstride's key for the clinic: register `auth.jwks_url` (in the
     answer) with the EHR as the client's JWKS. `mrn_system` is the URI of the clinic's MRNs."""
-    return await service.put_integration(session, principal.clinic_id, body, request.app.state.settings)
+    saved = await service.put_integration(session, principal.clinic_id, body, request.app.state.settings)
+    await clinics.record_admin_event(session, principal, "integration.changed", service.integration_summary(saved))
+    return saved
 
 
 @router.get(

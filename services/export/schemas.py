@@ -106,3 +106,10 @@ class Jwks(BaseModel):
     keys: list[dict[str, Any]] = Field(
         description="Public keys (RS384 RSA and ES384 P-384), each with kid, alg, use 'sig'; never a private part"
     )
+
+
+class ConnectionTest(BaseModel):
+    """How a test request to the clinic's FHIR server went, in the export's words."""
+
+    connected: bool
+    message: str = Field(description='"connected (FHIR 4.0.1, ...)", "HTTP 401: ...", "could not connect", "timed out"')

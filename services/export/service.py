@@ -14,12 +14,21 @@ from services.core.errors import Conflict, NotFound
 from services.core.pagination import decode_cursor, page
 from services.core.principal import Principal
 from services.export import keys as signing
+from services.export import probe
 from services.export.fhir.collection import collection
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration, IntegrationKey
 from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
-from services.export.schemas import AuthOut, ExportItemOut, ExportPage, ExportQuery, IntegrationIn, IntegrationOut
+from services.export.schemas import (
+    AuthOut,
+    ConnectionTest,
+    ExportItemOut,
+    ExportPage,
+    ExportQuery,
+    IntegrationIn,
+    IntegrationOut,
+)
 from services.intake import service as intake
 from services.intake.schemas import StoredIntake
 from services.referrals import service as referrals
@@ -153,6 +162,36 @@ async def put_integration(
         updated_at=now,
     )
     return _integration_out(await repo.save(integration), settings.public_base_url)
+
+
+def integration_summary(integration: IntegrationOut) -> str:
+    """The integration in a line for the admin trail: where, how, on or off; never a credential."""
+    return f"{integration.base_url} ({integration.auth.type}, {'enabled' if integration.enabled else 'disabled'})"
+
+
+async def test_connection(session: AsyncSession, clinic_id: uuid.UUID, settings: Settings) -> ConnectionTest:
+    """Send the clinic's FHIR server a harmless request (GET {base_url}/metadata) with the
+    integration's credentials, enabled or not, and say how it went as the export would."""
+    repo = IntegrationRepository(session, clinic_id)
+    integration = await repo.get()
+    if integration is None:
+        raise IntegrationNotConfigured("this clinic has no FHIR integration; PUT one first")
+    found = await repo.keys()
+    # The connection goes back to the pool (and SQLite's write lock is let go) while the FHIR
+    # server takes its time.
+    await session.commit()
+
+    async def newest_key(_clinic_id: uuid.UUID, algorithm: str) -> IntegrationKey | None:
+        return next((k for k in reversed(found) if k.algorithm == algorithm), None)
+
+    return await probe.probe(integration, settings, newest_key)
+
+
+async def stored_token(session: AsyncSession, clinic_id: uuid.UUID) -> str | None:
+    """The integration's bearer token, for a form that keeps it unless a new one is typed (it is
+    never shown)."""
+    integration = await IntegrationRepository(session, clinic_id).get()
+    return integration.auth_token if integration else None
 
 
 def _item_out(item: ExportItem) -> ExportItemOut:

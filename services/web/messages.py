@@ -32,6 +32,18 @@ FLASH = {
     "urgency-invalid": "Give a reason for the change, and a pathway that fits the urgency.",
     "not-changeable": "This referral's urgency can no longer change: it is closed or declined.",
     "error": "That did not work. Please reload the page and try again.",
+    # the admin console and the invitation page
+    "password-set": "Your password is set. Log in with your email and new password.",
+    "role-changed": "Role changed. The user's sessions have ended; their next login has the new role.",
+    "user-disabled": "User disabled. Their sessions have ended.",
+    "user-enabled": "User enabled.",
+    "own-account": "You cannot disable, demote or reset your own account here.",
+    "key-revoked": "Key revoked. Requests made with it are refused from now on.",
+    "origins-saved": "Allowed origins saved.",
+    "integration-saved": "FHIR integration saved.",
+    "no-integration": "Save the FHIR integration first, then test it.",
+    "export-retried": "The export is pending again and will be sent shortly.",
+    "not-dead": "Only a dead export can be retried; pending ones are retried by the worker.",
 }
 # The words a `{to}` in a message may take, by message.
 _TO = {"moved": STATUS_WORDS, "urgency-set": URGENCY_WORDS}

@@ -26,7 +26,9 @@ LOGIN_COOKIE = "bs_login"  # the login page's own cookie, for its CSRF token
 
 
 async def current_user(request: Request, session: AsyncSession) -> Principal | None:
-    return await service.user_of(session, request.app.state.settings, request.cookies.get(COOKIE))
+    user = await service.user_of(session, request.app.state.settings, request.cookies.get(COOKIE))
+    request.state.ui_user = user  # for the header's links
+    return user
 
 
 def redirect(path: str, **query: str) -> RedirectResponse:
@@ -39,8 +41,10 @@ def page(
     cookie = csrf_cookie or request.cookies.get(COOKIE)
     csrf = service.csrf_token(request.app.state.settings, cookie) if cookie else ""
     message = messages.flash(request.query_params.get("msg"), request.query_params.get("to"))
+    user = getattr(request.state, "ui_user", None)
+    is_admin = user is not None and "clinic:admin" in user.scopes  # the header's Admin link
     return templates.TemplateResponse(
-        request, name, {**context, "csrf": csrf, "message": message}, status_code=status_code
+        request, name, {**context, "csrf": csrf, "message": message, "is_admin": is_admin}, status_code=status_code
     )
 
 

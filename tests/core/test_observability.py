@@ -6,7 +6,7 @@ import logging
 import httpx
 import pytest
 
-from services.core.observability import JsonFormatter, request_id
+from services.core.observability import HideLinkTokens, JsonFormatter, log_config, request_id
 from tests.factories import intake_body
 
 SECRETS = ["Zebedee", "Quixote-Family", "MRN-SECRET-77", "zebedee@private.example", "xylophone-notes"]
@@ -114,3 +114,19 @@ async def test_publishable_intakes_and_logins_are_rate_limited(
         for _ in range(settings.login_free_failures + 1)
     ]
     assert logins[-1] == 429 and set(logins[:-1]) == {401}
+
+
+def test_access_log_lines_hide_one_time_link_tokens() -> None:
+    config = log_config("INFO")
+    assert config["loggers"]["uvicorn.access"]["filters"] == ["link_tokens"]
+    assert config["filters"]["link_tokens"]["()"] is HideLinkTokens
+    said = []
+    for path in ("/ui/invite/SECRET-TOKEN-abc", "/ui/admin/users"):
+        args = ("127.0.0.1:5000", "GET", path, "1.1", 200)  # as uvicorn logs a request
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+        assert HideLinkTokens().filter(record)
+        said.append(json.loads(JsonFormatter().format(record))["message"])
+    assert said == [
+        '127.0.0.1:5000 - "GET /ui/invite/... HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /ui/admin/users HTTP/1.1" 200',
+    ]
