@@ -7,15 +7,40 @@ Create Date: 2026-11-29
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+OPEN = sa.text("status IN ('new', 'in_review')")
+CLAIM_EVENT = sa.text("from_status = 'new' AND action IN ('claimed', 'transitioned')")
+
 
 def upgrade() -> None:
-    pass
+    # "Overdue now" counts a clinic's open referrals by urgency and due time: with due_at in a
+    # partial index of the open ones, that is an index-only scan of the open queue, however many
+    # referrals are closed (the queue's open index lacks due_at, so each row was a heap read).
+    op.create_index(
+        "ix_referrals_open_due",
+        "referrals",
+        ["clinic_id", "urgency_rank", "due_at"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
+    )
+    # Time to claim: the claims of a window, one small row per claimed referral, instead of
+    # every referral's whole audit trail (views included) through ix_referral_events_referral.
+    op.create_index(
+        "ix_referral_events_claims",
+        "referral_events",
+        ["clinic_id", "at", "referral_id"],
+        postgresql_where=CLAIM_EVENT,
+        sqlite_where=CLAIM_EVENT,
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_referral_events_claims", table_name="referral_events")
+    op.drop_index("ix_referrals_open_due", table_name="referrals")

@@ -2,7 +2,7 @@
 concurrency and the audit trail."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, not_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,10 +42,11 @@ from services.referrals.schemas import (
     ReferralPage,
     Status,
 )
+from services.referrals.stats import ClaimTimes, OpenCounts, ReferralStatsRepository
 from services.referrals.urgency import apply_retriage as apply_retriage
 from services.referrals.urgency import change_urgency as change_urgency
 from services.referrals.views import to_out as to_out
-from services.triage.schemas import TriageResult
+from services.triage.schemas import TriageResult, Urgency
 
 
 async def open_referral(
@@ -262,3 +263,37 @@ async def list_events(
     rows = await repo.events(referral_id, after, query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda e: (e.at, e.id))
     return EventPage(items=[audit.event_out(e) for e in items], next_cursor=next_cursor)
+
+
+# --- the clinic dashboard (services/web/dashboard): statistics over bounded windows ---
+
+
+async def received_by_day(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> list[tuple[date, Urgency, int]]:
+    """(UTC day, urgency, referrals received) over [start, end), days with none left out."""
+    return await ReferralStatsRepository(session, principal.clinic_id).received_by_day(start, end)
+
+
+async def claim_times(session: AsyncSession, principal: Principal, start: datetime, end: datetime) -> list[ClaimTimes]:
+    """Per urgency (those with referrals received over [start, end)), how soon they were claimed:
+    counts, median and 90th percentile time to claim, and the due window."""
+    repo = ReferralStatsRepository(session, principal.clinic_id)
+    percentiles = await repo.claim_wait_percentiles(start, end)
+    return [
+        ClaimTimes(counts, *percentiles.get(counts.urgency, (None, None)))
+        for counts in sorted(await repo.claim_counts(start, end), key=lambda c: URGENCY_RANK[c.urgency])
+    ]
+
+
+async def open_by_urgency(session: AsyncSession, principal: Principal, now: datetime) -> list[OpenCounts]:
+    """Per urgency, the open referrals (new, in review) and how many of them are past due at `now`."""
+    found = await ReferralStatsRepository(session, principal.clinic_id).open_by_urgency(now)
+    return sorted(found, key=lambda c: URGENCY_RANK[c.urgency])
+
+
+async def focus_counts(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> tuple[int, dict[str, int]]:
+    """The referrals received over [start, end), and how many of them name each focus area."""
+    return await ReferralStatsRepository(session, principal.clinic_id).focus_counts(start, end)

@@ -1,0 +1,222 @@
+"""The clinic dashboard's referral statistics: small aggregated rows, each query one clinic's and
+over a bounded window, so its cost follows the referrals in the window, not the clinic's history
+(bench/dashboard_plans.py shows the plans on a million referrals).
+
+SQLite and PostgreSQL differ in date arithmetic, so the two expressions that need it compile per
+dialect; everything else is plain SQL both run."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Float
+from sqlmodel import col
+
+from services.core.tenancy import ClinicScopedRepository
+from services.referrals.models import CLAIM_EVENT, OPEN_CONDITION, Referral, ReferralEvent
+from services.referrals.schemas import URGENCY_RANK
+from services.triage.schemas import Urgency
+
+# A referral is claimed when it first leaves `new`: a claim (or `next`), or the new -> in_review move.
+# It never returns to `new` and only one conditional UPDATE can take it, so there is one such event.
+# The same literal SQL as the partial index ix_referral_events_claims, so both databases (and
+# PostgreSQL's generic plans, where a bound value would be unknown) can prove the index applies.
+CLAIM_CONDITION = CLAIM_EVENT
+# Every urgency, so a window over the queue's index (clinic, urgency rank, created_at) is a range
+# scan per urgency instead of a scan of the clinic's whole history.
+ALL_RANKS = sorted(URGENCY_RANK.values())
+RANK_URGENCY = {rank: urgency for urgency, rank in URGENCY_RANK.items()}
+
+
+class utc_day(FunctionElement[Any]):  # noqa: N801 - an SQL function, named as one
+    """The UTC calendar day of a timestamp."""
+
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"  # stored as UTC text
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AS DATE)"
+
+
+class seconds_between(FunctionElement[float]):  # noqa: N801
+    """Seconds from the second timestamp to the first."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+@dataclass(frozen=True)
+class ClaimCounts:
+    urgency: Urgency
+    received: int
+    claimed: int
+    claimed_by_due: int
+    waiting: int  # still new now
+    due_min_seconds: float
+    due_max_seconds: float
+
+
+@dataclass(frozen=True)
+class ClaimTimes:
+    """Time from intake to claim of one urgency's referrals, next to their due window (seconds)."""
+
+    counts: ClaimCounts
+    median_seconds: float | None  # None: none claimed
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True)
+class OpenCounts:
+    urgency: Urgency
+    open: int
+    overdue: int
+
+
+def as_day(value: date | str) -> date:
+    """A day as either database gives it (PostgreSQL a date, SQLite its text)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class ReferralStatsRepository(ClinicScopedRepository[Referral]):
+    model = Referral
+
+    def _received(self, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+        created = col(Referral.created_at)
+        return [col(Referral.urgency_rank).in_(ALL_RANKS), created >= start, created < end]
+
+    async def received_by_day(self, start: datetime, end: datetime) -> list[tuple[date, Urgency, int]]:
+        """(UTC day, urgency, referrals received) over [start, end): an index-only scan of the queue's index."""
+        day = utc_day(col(Referral.created_at))
+        statement = (
+            self.scoped(select(day, col(Referral.urgency_rank), func.count()))
+            .where(*self._received(start, end))
+            .group_by(day, col(Referral.urgency_rank))
+        )
+        rows = (await self.session.execute(statement)).all()
+        return [(as_day(d), RANK_URGENCY[rank], int(n)) for d, rank, n in rows]
+
+    def _claims(self, start: datetime) -> Any:
+        """Each claim of this clinic since `start`: (referral, when), from the small claims index."""
+        return (
+            select(col(ReferralEvent.referral_id), col(ReferralEvent.at))
+            .where(col(ReferralEvent.clinic_id) == self.clinic_id, CLAIM_CONDITION, col(ReferralEvent.at) >= start)
+            .subquery("claims")
+        )
+
+    async def claim_counts(self, start: datetime, end: datetime) -> list[ClaimCounts]:
+        """Per urgency, of the referrals received over [start, end): how many, how many claimed (and by
+        their due time), how many still waiting, and the shortest and longest due window."""
+        claims = self._claims(start)
+        window = seconds_between(col(Referral.due_at), col(Referral.created_at))
+        statement = (
+            self.scoped(
+                select(
+                    col(Referral.urgency_rank),
+                    func.count(),
+                    func.count(claims.c.at),
+                    func.sum(case((claims.c.at <= col(Referral.due_at), 1), else_=0)),
+                    func.sum(case((col(Referral.status) == "new", 1), else_=0)),
+                    func.min(window),
+                    func.max(window),
+                )
+            )
+            .outerjoin(claims, claims.c.referral_id == col(Referral.id))
+            .where(*self._received(start, end))
+            .group_by(col(Referral.urgency_rank))
+        )
+        rows = (await self.session.execute(statement)).all()
+        return [
+            ClaimCounts(RANK_URGENCY[rank], int(n), int(claimed), int(by_due or 0), int(waiting or 0), low, high)
+            for rank, n, claimed, by_due, waiting, low, high in rows
+        ]
+
+    async def claim_wait_percentiles(self, start: datetime, end: datetime) -> dict[Urgency, tuple[float, float]]:
+        """Per urgency, the median and 90th percentile (nearest rank) of the time from intake to claim,
+        in seconds, of the referrals received over [start, end) and claimed. Ranked in SQL by window
+        functions (both databases have them), so only two rows per urgency come back."""
+        claims = self._claims(start)
+        waits = (
+            self.scoped(
+                select(
+                    col(Referral.urgency_rank).label("rank"),
+                    seconds_between(claims.c.at, col(Referral.created_at)).label("wait"),
+                )
+            )
+            .join(claims, claims.c.referral_id == col(Referral.id))
+            .where(*self._received(start, end))
+            .subquery("waits")
+        )
+        ranked = select(
+            waits.c.rank,
+            waits.c.wait,
+            func.row_number().over(partition_by=waits.c.rank, order_by=waits.c.wait).label("n"),
+            func.count().over(partition_by=waits.c.rank).label("total"),
+        ).subquery("ranked")
+        # Nearest rank: the p-th percentile is the ceil(p * total)-th smallest.
+        median_rank, p90_rank = (ranked.c.total + 1) // 2, (9 * ranked.c.total + 9) // 10
+        statement = select(ranked.c.rank, ranked.c.n, median_rank, p90_rank, ranked.c.wait).where(
+            or_(ranked.c.n == median_rank, ranked.c.n == p90_rank)
+        )
+        found: dict[Urgency, dict[str, float]] = {}
+        for rank, n, at_median, at_p90, wait in (await self.session.execute(statement)).all():
+            mine = found.setdefault(RANK_URGENCY[rank], {})
+            if n == at_median:
+                mine["median"] = float(wait)
+            if n == at_p90:
+                mine["p90"] = float(wait)
+        return {urgency: (values["median"], values["p90"]) for urgency, values in found.items()}
+
+    async def open_by_urgency(self, now: datetime) -> list[OpenCounts]:
+        """Per urgency, the open referrals (new, in review) and those of them past due now: an
+        index-only scan of ix_referrals_open_due, which holds the open ones only."""
+        statement = (
+            self.scoped(
+                select(
+                    col(Referral.urgency_rank),
+                    func.count(),
+                    func.sum(case((col(Referral.due_at) < now, 1), else_=0)),
+                )
+            )
+            .where(OPEN_CONDITION)
+            .group_by(col(Referral.urgency_rank))
+        )
+        rows = (await self.session.execute(statement)).all()
+        return [OpenCounts(RANK_URGENCY[rank], int(n), int(overdue or 0)) for rank, n, overdue in rows]
+
+    async def focus_counts(self, start: datetime, end: datetime) -> tuple[int, dict[str, int]]:
+        """The referrals received over [start, end), and how many of them name each focus area."""
+        dialect = self.session.get_bind().dialect.name
+        unnest = func.jsonb_array_elements_text if dialect == "postgresql" else func.json_each
+        area = unnest(col(Referral.focus_areas)).table_valued("value")
+        statement = (
+            self.scoped(select(area.c.value, func.count()))
+            .select_from(Referral)
+            .join(area, true())
+            .where(*self._received(start, end))
+            .group_by(area.c.value)
+        )
+        counts = {str(code): int(n) for code, n in (await self.session.execute(statement)).all()}
+        total = self.scoped(select(func.count())).select_from(Referral).where(*self._received(start, end))
+        return int((await self.session.execute(total)).scalar_one()), counts
