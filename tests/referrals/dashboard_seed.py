@@ -6,6 +6,7 @@
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,8 @@ from services.export.models import ExportItem
 from services.intake.models import Intake
 from services.referrals.models import Referral, ReferralEvent
 from services.referrals.schemas import URGENCY_RANK
+from tests.factories import evaluate, intake_body
+from tests.referrals.conftest import URGENCY_CHANGES
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -83,7 +86,9 @@ async def seed(
     session: AsyncSession, clinic_id: uuid.UUID, now: datetime = NOW, referrals_: list[Seeded] | None = None
 ) -> None:
     """REFERRALS and EXPORTS in this clinic, as they would be at `now`."""
-    actor = {"actor_type": "user", "actor_label": "physio@example.test"}
+    # Real triage results, so the queue and referral pages show these referrals too.
+    triaged = {urgency: evaluate(intake_body(**changes)) for urgency, changes in URGENCY_CHANGES.items()}
+    actor: dict[str, Any] = {"actor_type": "user", "actor_label": "physio@example.test"}
     for spec in REFERRALS if referrals_ is None else referrals_:
         created = spec.created if isinstance(spec.created, datetime) else now - spec.created
         intake = Intake(clinic_id=clinic_id, created_at=created, answers={"erased": True} if spec.erased else {})
@@ -91,7 +96,8 @@ async def seed(
         await session.flush()
         referral = Referral(
             clinic_id=clinic_id, intake_id=intake.id, urgency=spec.urgency, urgency_rank=URGENCY_RANK[spec.urgency],  # type: ignore[index]
-            pathway="physiotherapy", status=spec.status, focus_areas=spec.focus, triage={"urgency": spec.urgency},
+            pathway=triaged[spec.urgency].pathway, status=spec.status, focus_areas=spec.focus,
+            triage=triaged[spec.urgency].model_dump(mode="json"),
             ruleset_version="test", created_at=created, updated_at=created, due_at=created + spec.due_hours * HOUR,
             erased_at=created + DAY if spec.erased else None,
         )  # fmt: skip
