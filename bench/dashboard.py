@@ -23,6 +23,8 @@ import asyncpg
 import httpx
 from sqlalchemy import event
 
+from bench.seed import seed_referrals
+from services.core import migrations
 from services.core.db import Database, utcnow
 from services.core.principal import Principal
 from services.web.dashboard.service import gather
@@ -112,10 +114,10 @@ def main() -> None:
     env = {"DATABASE_URL": dsn, "SECRET_KEY": secrets.token_hex(32), "LOG_LEVEL": "WARNING"}
     results: dict[str, Any] = {"dashboard": {}}
     try:
-        asyncio.run(run.migrations.upgrade_async(url))
+        asyncio.run(migrations.upgrade_async(url))
         made = asyncio.run(run.setup(url))
         started = time.monotonic()
-        asyncio.run(run.seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
+        asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
         asyncio.run(seed_activity(dsn, [made["small"]["id"], made["big"]["id"]]))
         print(f"seeded in {time.monotonic() - started:.0f} s")
         header = Path(args.plans).read_text().split("<!-- plans -->")[0] if Path(args.plans).exists() else ""
