@@ -127,29 +127,42 @@ class ReferralStatsRepository(ClinicScopedRepository[Referral]):
 
     async def claim_counts(self, start: datetime, end: datetime) -> list[ClaimCounts]:
         """Per urgency, of the referrals received over [start, end): how many, how many claimed (and by
-        their due time), how many still waiting, and the shortest and longest due window."""
-        claims = self._claims(start)
+        their due time), how many still waiting, and the shortest and longest due window.
+
+        Two queries rather than one outer join: the claims are joined to their referrals (a hash join
+        on PostgreSQL; on SQLite, each claim of the window finds its referral by id), where an outer
+        join from the referrals would make SQLite scan the window's claims once per referral."""
         window = seconds_between(col(Referral.due_at), col(Referral.created_at))
-        statement = (
+        received = (
             self.scoped(
                 select(
                     col(Referral.urgency_rank),
                     func.count(),
-                    func.count(claims.c.at),
-                    func.sum(case((claims.c.at <= col(Referral.due_at), 1), else_=0)),
                     func.sum(case((col(Referral.status) == "new", 1), else_=0)),
                     func.min(window),
                     func.max(window),
                 )
             )
-            .outerjoin(claims, claims.c.referral_id == col(Referral.id))
             .where(*self._received(start, end))
             .group_by(col(Referral.urgency_rank))
         )
-        rows = (await self.session.execute(statement)).all()
+        claims = self._claims(start)
+        claimed = (
+            self.scoped(
+                select(
+                    col(Referral.urgency_rank),
+                    func.count(),
+                    func.sum(case((claims.c.at <= col(Referral.due_at), 1), else_=0)),
+                )
+            )
+            .join(claims, claims.c.referral_id == col(Referral.id))
+            .where(*self._received(start, end))
+            .group_by(col(Referral.urgency_rank))
+        )
+        taken = {rank: (int(n), int(by_due or 0)) for rank, n, by_due in (await self.session.execute(claimed)).all()}
         return [
-            ClaimCounts(RANK_URGENCY[rank], int(n), int(claimed), int(by_due or 0), int(waiting or 0), low, high)
-            for rank, n, claimed, by_due, waiting, low, high in rows
+            ClaimCounts(RANK_URGENCY[rank], int(n), *taken.get(rank, (0, 0)), int(waiting or 0), low, high)
+            for rank, n, waiting, low, high in (await self.session.execute(received)).all()
         ]
 
     async def claim_wait_percentiles(self, start: datetime, end: datetime) -> dict[Urgency, tuple[float, float]]:
