@@ -66,7 +66,8 @@ def session_cookie(base: str, credentials: dict[str, str]) -> str:
         token = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert token is not None
         form = {"email": credentials["email"], "password": credentials["password"], "csrf": token.group(1)}
-        http.post("/ui/login", data=form, headers={"Origin": base}).raise_for_status()
+        answer = http.post("/ui/login", data=form, headers={"Origin": base})
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui", answer.status_code
         return f"bs_session={http.cookies['bs_session']}"
 
 

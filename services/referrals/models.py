@@ -34,6 +34,14 @@ class Referral(SQLModel, table=True):
             postgresql_where=OPEN_CONDITION,
             sqlite_where=OPEN_CONDITION,
         ),
+        # The dashboard's windows of received referrals, read from the index alone on PostgreSQL
+        # (its other columns ride along as INCLUDEd, unsearched; SQLite, at its scale, reads the rows).
+        Index(
+            "ix_referrals_received",
+            "clinic_id",
+            "created_at",
+            postgresql_include=["urgency_rank", "status", "due_at", "id", "focus_areas"],
+        ),
         # The dashboard's "overdue now": open referrals by urgency and due time, read from the index alone.
         Index(
             "ix_referrals_open_due",

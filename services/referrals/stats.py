@@ -26,9 +26,6 @@ from services.triage.schemas import Urgency
 # The same literal SQL as the partial index ix_referral_events_claims, so both databases (and
 # PostgreSQL's generic plans, where a bound value would be unknown) can prove the index applies.
 CLAIM_CONDITION = CLAIM_EVENT
-# Every urgency, so a window over the queue's index (clinic, urgency rank, created_at) is a range
-# scan per urgency instead of a scan of the clinic's whole history.
-ALL_RANKS = sorted(URGENCY_RANK.values())
 RANK_URGENCY = {rank: urgency for urgency, rank in URGENCY_RANK.items()}
 
 
@@ -104,10 +101,10 @@ class ReferralStatsRepository(ClinicScopedRepository[Referral]):
 
     def _received(self, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
         created = col(Referral.created_at)
-        return [col(Referral.urgency_rank).in_(ALL_RANKS), created >= start, created < end]
+        return [created >= start, created < end]
 
     async def received_by_day(self, start: datetime, end: datetime) -> list[tuple[date, Urgency, int]]:
-        """(UTC day, urgency, referrals received) over [start, end): an index-only scan of the queue's index."""
+        """(UTC day, urgency, referrals received) over [start, end)."""
         day = utc_day(col(Referral.created_at))
         statement = (
             self.scoped(select(day, col(Referral.urgency_rank), func.count()))
