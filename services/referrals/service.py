@@ -42,7 +42,7 @@ from services.referrals.schemas import (
     ReferralPage,
     Status,
 )
-from services.referrals.stats import ClaimTimes, OpenCounts, ReferralStatsRepository
+from services.referrals.stats import ClaimCounts, ClaimTimes, OpenCounts, ReferralStatsRepository
 from services.referrals.urgency import apply_retriage as apply_retriage
 from services.referrals.urgency import change_urgency as change_urgency
 from services.referrals.views import to_out as to_out
@@ -279,11 +279,13 @@ async def claim_times(session: AsyncSession, principal: Principal, start: dateti
     """Per urgency (those with referrals received over [start, end)), how soon they were claimed:
     counts, median and 90th percentile time to claim, and the due window."""
     repo = ReferralStatsRepository(session, principal.clinic_id)
-    percentiles = await repo.claim_wait_percentiles(start, end)
-    return [
-        ClaimTimes(counts, *percentiles.get(counts.urgency, (None, None)))
-        for counts in sorted(await repo.claim_counts(start, end), key=lambda c: URGENCY_RANK[c.urgency])
-    ]
+    claimed = await repo.claimed(start, end)
+    found = []
+    for urgency, received, waiting, due_min, due_max in await repo.received_counts(start, end):
+        n, by_due, median, p90 = claimed.get(urgency, (0, 0, None, None))
+        counts = ClaimCounts(urgency, received, n, by_due, waiting, due_min, due_max)
+        found.append(ClaimTimes(counts, median, p90))
+    return sorted(found, key=lambda t: URGENCY_RANK[t.counts.urgency])
 
 
 async def open_by_urgency(session: AsyncSession, principal: Principal, now: datetime) -> list[OpenCounts]:

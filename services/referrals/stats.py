@@ -122,15 +122,11 @@ class ReferralStatsRepository(ClinicScopedRepository[Referral]):
             .subquery("claims")
         )
 
-    async def claim_counts(self, start: datetime, end: datetime) -> list[ClaimCounts]:
-        """Per urgency, of the referrals received over [start, end): how many, how many claimed (and by
-        their due time), how many still waiting, and the shortest and longest due window.
-
-        Two queries rather than one outer join: the claims are joined to their referrals (a hash join
-        on PostgreSQL; on SQLite, each claim of the window finds its referral by id), where an outer
-        join from the referrals would make SQLite scan the window's claims once per referral."""
+    async def received_counts(self, start: datetime, end: datetime) -> list[tuple[Urgency, int, int, float, float]]:
+        """Per urgency, of the referrals received over [start, end): how many, how many still wait
+        (new), and the shortest and longest due window in seconds."""
         window = seconds_between(col(Referral.due_at), col(Referral.created_at))
-        received = (
+        statement = (
             self.scoped(
                 select(
                     col(Referral.urgency_rank),
@@ -143,60 +139,66 @@ class ReferralStatsRepository(ClinicScopedRepository[Referral]):
             .where(*self._received(start, end))
             .group_by(col(Referral.urgency_rank))
         )
-        claims = self._claims(start)
-        claimed = (
-            self.scoped(
-                select(
-                    col(Referral.urgency_rank),
-                    func.count(),
-                    func.sum(case((claims.c.at <= col(Referral.due_at), 1), else_=0)),
-                )
-            )
-            .join(claims, claims.c.referral_id == col(Referral.id))
-            .where(*self._received(start, end))
-            .group_by(col(Referral.urgency_rank))
-        )
-        taken = {rank: (int(n), int(by_due or 0)) for rank, n, by_due in (await self.session.execute(claimed)).all()}
-        return [
-            ClaimCounts(RANK_URGENCY[rank], int(n), *taken.get(rank, (0, 0)), int(waiting or 0), low, high)
-            for rank, n, waiting, low, high in (await self.session.execute(received)).all()
-        ]
+        rows = (await self.session.execute(statement)).all()
+        return [(RANK_URGENCY[rank], int(n), int(waiting or 0), low, high) for rank, n, waiting, low, high in rows]
 
-    async def claim_wait_percentiles(self, start: datetime, end: datetime) -> dict[Urgency, tuple[float, float]]:
-        """Per urgency, the median and 90th percentile (nearest rank) of the time from intake to claim,
-        in seconds, of the referrals received over [start, end) and claimed. Ranked in SQL by window
-        functions (both databases have them), so only two rows per urgency come back."""
+    def _waits(self, start: datetime, end: datetime) -> Any:
+        """Each claimed referral received over [start, end): urgency rank, seconds to claim, claimed by
+        its due time. The claims are joined to their referrals (a hash join on PostgreSQL; on SQLite each
+        claim of the window finds its referral by id), never the other way round: an outer join from
+        the referrals would make SQLite scan the window's claims once per referral."""
         claims = self._claims(start)
-        waits = (
+        return (
             self.scoped(
                 select(
                     col(Referral.urgency_rank).label("rank"),
                     seconds_between(claims.c.at, col(Referral.created_at)).label("wait"),
+                    case((claims.c.at <= col(Referral.due_at), 1), else_=0).label("by_due"),
                 )
             )
             .join(claims, claims.c.referral_id == col(Referral.id))
             .where(*self._received(start, end))
             .subquery("waits")
         )
+
+    async def claimed(self, start: datetime, end: datetime) -> dict[Urgency, tuple[int, int, float, float]]:
+        """Per urgency, of the referrals received over [start, end) and claimed: how many, how many by
+        their due time, and the median and 90th percentile (nearest rank: the ceil(p * n)-th smallest)
+        of the seconds from intake to claim. PostgreSQL has that percentile as an aggregate
+        (percentile_disc), one pass; SQLite ranks with window functions, two rows per urgency back."""
+        waits = self._waits(start, end)
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement = select(
+                waits.c.rank,
+                func.count(),
+                func.sum(waits.c.by_due),
+                func.percentile_disc(0.5).within_group(waits.c.wait),
+                func.percentile_disc(0.9).within_group(waits.c.wait),
+            ).group_by(waits.c.rank)
+            rows = (await self.session.execute(statement)).all()
+            return {RANK_URGENCY[r]: (int(n), int(by_due), float(p50), float(p90)) for r, n, by_due, p50, p90 in rows}
         ranked = select(
             waits.c.rank,
             waits.c.wait,
             func.row_number().over(partition_by=waits.c.rank, order_by=waits.c.wait).label("n"),
             func.count().over(partition_by=waits.c.rank).label("total"),
+            func.sum(waits.c.by_due).over(partition_by=waits.c.rank).label("by_due"),
         ).subquery("ranked")
-        # Nearest rank: the p-th percentile is the ceil(p * total)-th smallest.
         median_rank, p90_rank = (ranked.c.total + 1) // 2, (9 * ranked.c.total + 9) // 10
-        statement = select(ranked.c.rank, ranked.c.n, median_rank, p90_rank, ranked.c.wait).where(
-            or_(ranked.c.n == median_rank, ranked.c.n == p90_rank)
-        )
-        found: dict[Urgency, dict[str, float]] = {}
-        for rank, n, at_median, at_p90, wait in (await self.session.execute(statement)).all():
-            mine = found.setdefault(RANK_URGENCY[rank], {})
-            if n == at_median:
-                mine["median"] = float(wait)
-            if n == at_p90:
-                mine["p90"] = float(wait)
-        return {urgency: (values["median"], values["p90"]) for urgency, values in found.items()}
+        statement = select(
+            ranked.c.rank, ranked.c.n, ranked.c.total, ranked.c.by_due, median_rank, p90_rank, ranked.c.wait
+        ).where(or_(ranked.c.n == median_rank, ranked.c.n == p90_rank))
+        found: dict[Urgency, tuple[int, int, float, float]] = {}
+        for rank, n, total, by_due, at_median, at_p90, wait in (await self.session.execute(statement)).all():
+            urgency = RANK_URGENCY[rank]
+            _, _, median, p90 = found.get(urgency, (0, 0, 0.0, 0.0))
+            found[urgency] = (
+                int(total),
+                int(by_due),
+                float(wait) if n == at_median else median,
+                float(wait) if n == at_p90 else p90,
+            )
+        return found
 
     async def open_by_urgency(self, now: datetime) -> list[OpenCounts]:
         """Per urgency, the open referrals (new, in review) and those of them past due now: an
