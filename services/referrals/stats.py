@@ -1,9 +1,9 @@
 """The clinic dashboard's referral statistics: small aggregated rows, each query one clinic's and
 over a bounded window, so its cost follows the referrals in the window, not the clinic's history
-(bench/dashboard_plans.py shows the plans on a million referrals).
+(docs/dashboard-query-plans.md, made by bench/dashboard.py, shows the plans on a million referrals).
 
-SQLite and PostgreSQL differ in date arithmetic, so the two expressions that need it compile per
-dialect; everything else is plain SQL both run."""
+SQLite and PostgreSQL differ in date arithmetic (two expressions compile per dialect), in how a JSON
+list is unnested and in percentiles (a branch each); everything else is plain SQL both run."""
 
 from dataclasses import dataclass
 from datetime import date, datetime
