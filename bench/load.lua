@@ -1,11 +1,16 @@
 -- wrk script: one request shape from the environment, a JSON summary at the end.
---   BENCH_METHOD, BENCH_PATH, BENCH_BODY_FILE (optional), BENCH_AUTH (optional bearer token)
+--   BENCH_METHOD, BENCH_PATH, BENCH_BODY_FILE (optional), BENCH_AUTH (optional bearer token),
+--   BENCH_COOKIE (optional Cookie header: the UI's session)
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 wrk.path = os.getenv("BENCH_PATH") or "/"
 wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth
+end
+local cookie = os.getenv("BENCH_COOKIE")
+if cookie and cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
 end
 local body_file = os.getenv("BENCH_BODY_FILE")
 if body_file and body_file ~= "" then

@@ -101,6 +101,10 @@ def table(results: dict[str, Any]) -> str:
         ]
         for name, r in results["export"].items()
     ]
+    pages = [
+        [name, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['server_cpu_ms_per_request']:.1f}"]
+        for name, r in results.get("dashboard", {}).items()
+    ]
     goals = [[t["target"], t["goal"], str(t["measured"]), "yes" if t["met"] else "NO"] for t in results["targets"]]
     memory = [[name, f"{value:.0f}"] for name, value in results["memory"].items()]
     return "\n\n".join(
@@ -109,6 +113,7 @@ def table(results: dict[str, Any]) -> str:
             + _table(["endpoint", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "errors"], load),
             "Queue listing (1 connection)\n"
             + _table(["page", "p50 ms", "p95 ms", "req/s", "server CPU ms/req"], queue),
+            "Dashboard page (1 connection)\n" + _table(["clinic", "p50 ms", "p95 ms", "server CPU ms/req"], pages),
             "Export drain\n" + _table(["workers", "bundles", "per s", "wall s", "left"], export),
             "Memory\n" + _table(["API process", "MiB"], memory),
             "Targets\n" + _table(["target", "goal", "measured", "met"], goals),

@@ -7,7 +7,8 @@ the load comes from wrk in another process, the export worker is `backstride wor
 Phases: intake throughput against the two ceilings (bench/ceilings.py); intake latency quiet and
 under a login flood (bench/flood.py); queue listing with 10
 thousand and with `--rows` referrals in a clinic; export drain rate with one and two workers to
-an instant receiver (bench/receiver.py); the API process's peak RSS. Prints a table, writes JSON.
+an instant receiver (bench/receiver.py); the dashboard page (bench/dashboard.py); the API process's peak RSS.
+Prints a table, writes JSON.
 """
 
 import argparse
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from bench import report
+from bench import dashboard, report
 from bench.report import INTAKE_RATIO
 from bench.seed import seed_referrals
 from services.accounts import service as accounts
@@ -80,6 +81,7 @@ def wrk(
     auth: str = "",
     body: bool = False,
     rate: float = 0,
+    cookie: str = "",
 ) -> dict[str, Any]:
     """Run wrk against one URL; its Lua script prints one JSON summary line. With `rate`, each
     connection pauses between requests so that together they offer about that many per second."""
@@ -90,6 +92,7 @@ def wrk(
         "BENCH_METHOD": method,
         "BENCH_PATH": parts.path + (f"?{parts.query}" if parts.query else ""),
         "BENCH_AUTH": auth,
+        "BENCH_COOKIE": cookie,
         "BENCH_BODY_FILE": str(BODY) if body else "",
     }
     base = f"{parts.scheme}://{parts.netloc}"
@@ -242,6 +245,21 @@ def queue_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, st
         results["memory"]["api_peak_rss_mib_after_queue_load"] = peak_rss_mib(api.pid)
 
 
+def dashboard_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], rows: int) -> None:
+    """GET /ui/dashboard (every chart: five windows, seven queries) over one connection, for a
+    physio of the 10,000 and of the `rows` clinic, after bench/dashboard.py gave them claims and exports."""
+    port = free_port()
+    with serve("services.asgi:app", port, env) as api:
+        base = f"http://127.0.0.1:{port}"
+        for slug, count in (("small", 10_000), ("big", rows)):
+            cookie = dashboard.session_cookie(base, made[slug]["login"])
+            url = f"{base}/ui/dashboard"
+            wrk(url, connections=1, seconds=2, cookie=cookie)  # warm-up
+            results["dashboard"][f"{count}_dashboard"] = measured(
+                api.pid, url, connections=1, seconds=10, cookie=cookie
+            ) | {"referrals_in_clinic": count}
+
+
 def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, seconds: float) -> None:
     receiver_port, port = free_port(), free_port()
     clinic = made["export"]
@@ -322,6 +340,7 @@ def main() -> None:
         "export": {},
         "memory": {},
         "login_flood": {},
+        "dashboard": {},
     }
     try:
         asyncio.run(migrations.upgrade_async(dsn.replace("postgresql://", "postgresql+asyncpg://")))
@@ -333,6 +352,9 @@ def main() -> None:
         results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)
         queue_phase(results, made, env, dsn, args.rows)
         export_phase(results, made, env, dsn, args.seconds)
+        # After the export phase, which counts every export item in the database as its own.
+        asyncio.run(dashboard.seed_activity(dsn, [made["small"]["id"], made["big"]["id"]]))
+        dashboard_phase(results, made, env, args.rows)
     finally:
         asyncio.run(fetch(args.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     results["targets"] = report.targets(results)

@@ -49,7 +49,8 @@ class ExportItem(SQLModel, table=True):
 
     __tablename__ = "export_items"
     __table_args__ = (
-        Index("ix_export_items_clinic", "clinic_id", "created_at", "id"),
+        # status INCLUDEd: the dashboard counts a window's items by status from the index alone.
+        Index("ix_export_items_clinic", "clinic_id", "created_at", "id", postgresql_include=["status"]),
         # What the worker looks for: due, pending items.
         Index(
             "ix_export_items_due",

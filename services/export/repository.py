@@ -236,3 +236,19 @@ class OutboxRepository:
             return {}
         statement = select(FhirIntegration).where(col(FhirIntegration.clinic_id).in_(clinic_ids))
         return {row.clinic_id: row for row in (await self.session.execute(statement)).scalars()}
+
+
+class ExportStatsRepository(ClinicScopedRepository[ExportItem]):
+    """The clinic dashboard's view of the outbox."""
+
+    model = ExportItem
+
+    async def by_status(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Export items made over [start, end), by status: a range of ix_export_items_clinic."""
+        created = col(ExportItem.created_at)
+        statement = (
+            self.scoped(select(col(ExportItem.status), func.count()))
+            .where(created >= start, created < end)
+            .group_by(col(ExportItem.status))
+        )
+        return {str(status): int(n) for status, n in (await self.session.execute(statement)).all()}

@@ -19,7 +19,12 @@ from services.export.fhir.collection import collection
 from services.export.fhir.mapping import build_bundle
 from services.export.fhir.questionnaire import questionnaire
 from services.export.models import ExportItem, FhirIntegration, IntegrationKey
-from services.export.repository import ExportRepository, IntegrationRepository, OutboxRepository
+from services.export.repository import (
+    ExportRepository,
+    ExportStatsRepository,
+    IntegrationRepository,
+    OutboxRepository,
+)
 from services.export.schemas import (
     AuthOut,
     ConnectionTest,
@@ -276,3 +281,11 @@ async def stop_exports(
     """The patient's data is being erased: nothing more of it may go out. Returns how many pending
     exports were stopped (dead, last_error "erased") and how many a worker is sending right now."""
     return await ExportRepository(session, clinic_id).stop(referral_ids, ERASED, now)
+
+
+async def counts_by_status(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> dict[str, int]:
+    """The clinic's exports made over [start, end) by status (delivered, pending, dead), for the dashboard."""
+    found = await ExportStatsRepository(session, principal.clinic_id).by_status(start, end)
+    return {status: found.get(status, 0) for status in ("delivered", "pending", "dead")}

@@ -12,6 +12,8 @@ from services.core.db import JSONType, UTCDateTime, utcnow
 OPEN_CONDITION = text("status IN ('new', 'in_review')")
 # Open emergency and urgent referrals: the notifier's overdue scan reads them by due time.
 OPEN_URGENT_CONDITION = text("status IN ('new', 'in_review') AND urgency_rank <= 1")
+# An event that took a referral out of `new`: its claim (the dashboard's time to claim).
+CLAIM_EVENT = text("from_status = 'new' AND action IN ('claimed', 'transitioned')")
 
 
 class Referral(SQLModel, table=True):
@@ -39,6 +41,23 @@ class Referral(SQLModel, table=True):
             "due_at",
             postgresql_where=OPEN_URGENT_CONDITION,
             sqlite_where=OPEN_URGENT_CONDITION,
+        ),
+        # The dashboard's windows of received referrals, read from the index alone on PostgreSQL
+        # (its other columns ride along as INCLUDEd, unsearched; SQLite, at its scale, reads the rows).
+        Index(
+            "ix_referrals_received",
+            "clinic_id",
+            "created_at",
+            postgresql_include=["urgency_rank", "status", "due_at", "id", "focus_areas"],
+        ),
+        # The dashboard's "overdue now": open referrals by urgency and due time, read from the index alone.
+        Index(
+            "ix_referrals_open_due",
+            "clinic_id",
+            "urgency_rank",
+            "due_at",
+            postgresql_where=OPEN_CONDITION,
+            sqlite_where=OPEN_CONDITION,
         ),
     )
 
@@ -75,7 +94,18 @@ class ReferralEvent(SQLModel, table=True):
     """One line of the audit trail: who did what to a referral, and when (reads included)."""
 
     __tablename__ = "referral_events"
-    __table_args__ = (Index("ix_referral_events_referral", "referral_id", "at", "id"),)
+    __table_args__ = (
+        Index("ix_referral_events_referral", "referral_id", "at", "id"),
+        # The dashboard's claims by time: one row per claimed referral, however long its trail.
+        Index(
+            "ix_referral_events_claims",
+            "clinic_id",
+            "at",
+            "referral_id",
+            postgresql_where=CLAIM_EVENT,
+            sqlite_where=CLAIM_EVENT,
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     clinic_id: uuid.UUID = Field(foreign_key="clinics.id", ondelete="CASCADE")

@@ -3,7 +3,7 @@ concurrency and the audit trail."""
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_
@@ -44,10 +44,11 @@ from services.referrals.schemas import (
     ReferralPage,
     Status,
 )
+from services.referrals.stats import ClaimCounts, ClaimTimes, OpenCounts, ReferralStatsRepository
 from services.referrals.urgency import apply_retriage as apply_retriage
 from services.referrals.urgency import change_urgency as change_urgency
 from services.referrals.views import to_out as to_out
-from services.triage.schemas import TriageResult
+from services.triage.schemas import TriageResult, Urgency
 
 
 async def open_referral(
@@ -286,3 +287,39 @@ async def list_events(
     rows = await repo.events(referral_id, after, query.limit + 1)
     items, next_cursor = page(rows, query.limit, lambda e: (e.at, e.id))
     return EventPage(items=[audit.event_out(e) for e in items], next_cursor=next_cursor)
+
+
+# --- the clinic dashboard (services/web/dashboard): statistics over bounded windows ---
+
+
+async def received_by_day(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> list[tuple[date, Urgency, int]]:
+    """(UTC day, urgency, referrals received) over [start, end), days with none left out."""
+    return await ReferralStatsRepository(session, principal.clinic_id).received_by_day(start, end)
+
+
+async def claim_times(session: AsyncSession, principal: Principal, start: datetime, end: datetime) -> list[ClaimTimes]:
+    """Per urgency (those with referrals received over [start, end)), how soon they were claimed:
+    counts, median and 90th percentile time to claim, and the due window."""
+    repo = ReferralStatsRepository(session, principal.clinic_id)
+    claimed = await repo.claimed(start, end)
+    found = []
+    for urgency, received, waiting, due_min, due_max in await repo.received_counts(start, end):
+        n, by_due, median, p90 = claimed.get(urgency, (0, 0, None, None))
+        counts = ClaimCounts(urgency, received, n, by_due, waiting, due_min, due_max)
+        found.append(ClaimTimes(counts, median, p90))
+    return sorted(found, key=lambda t: URGENCY_RANK[t.counts.urgency])
+
+
+async def open_by_urgency(session: AsyncSession, principal: Principal, now: datetime) -> list[OpenCounts]:
+    """Per urgency, the open referrals (new, in review) and how many of them are past due at `now`."""
+    found = await ReferralStatsRepository(session, principal.clinic_id).open_by_urgency(now)
+    return sorted(found, key=lambda c: URGENCY_RANK[c.urgency])
+
+
+async def focus_counts(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> tuple[int, dict[str, int]]:
+    """The referrals received over [start, end), and how many of them name each focus area."""
+    return await ReferralStatsRepository(session, principal.clinic_id).focus_counts(start, end)
