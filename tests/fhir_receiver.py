@@ -42,8 +42,12 @@ CONTROL = {"mode": "ok", "fail_every": 0, "fail_after_every": 0, "delay": 0.0, "
            "token_mode": "ok"}  # fmt: skip
 
 
+generation = itertools.count()  # a reset starts a new one: requests of the old one do not count
+
+
 def reset() -> None:
     state.update(
+        generation=next(generation),
         resources={},  # (type, id) -> resource
         by_identifier={},  # (type, system|value) -> id
         requests=0,
@@ -158,6 +162,7 @@ async def transaction(request: Request) -> JSONResponse:
         state["refused_tokens"] += 1
         return outcome(401, "invalid or expired access token")
     delivery = request.headers.get("x-backstride-delivery", "")
+    started = state["generation"]
     state["in_flight"][delivery] += 1
     state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"][delivery])
     try:
@@ -168,7 +173,10 @@ async def transaction(request: Request) -> JSONResponse:
             return outcome(400, "expected a transaction Bundle")
         result = apply(bundle)
     finally:
-        state["in_flight"][delivery] -= 1
+        # A request from before a reset (an earlier test's, still sleeping) must not count down
+        # this test's requests: the count would go below zero and a wait for "in flight" pass early.
+        if state["generation"] == started:
+            state["in_flight"][delivery] -= 1
     if control["fail_after_every"] and n % control["fail_after_every"] == 0:
         save()
         return outcome(500, "done, but the answer is lost")  # the work is done; the sender cannot know

@@ -43,6 +43,9 @@ FLASH = {
     "integration-saved": "FHIR integration saved.",
     "no-integration": "Save the FHIR integration first, then test it.",
     "export-retried": "The export is pending again and will be sent shortly.",
+    "notifications-saved": "Notification settings saved.",
+    "notification-retried": "The announcement is pending again and will be sent shortly.",
+    "notification-not-dead": "Only an announcement that gave up can be retried; pending ones retry by themselves.",
     "not-dead": "Only a dead export can be retried; pending ones are retried by the worker.",
 }
 # The words a `{to}` in a message may take, by message.

@@ -173,8 +173,8 @@ def test_a_killed_worker_loses_nothing(
     }
     doomed = subprocess.Popen([BACKSTRIDE, "worker"], env=env)
     try:
-        deadline = time.monotonic() + 30
-        while receiver.state()["in_flight"] == 0:
+        deadline = time.monotonic() + 90  # a loaded 2-core machine takes a while to start a process
+        while receiver.state()["in_flight"] <= 0:
             assert time.monotonic() < deadline, "the worker never started delivering"
             time.sleep(0.05)
         doomed.send_signal(signal.SIGKILL)
@@ -208,8 +208,8 @@ async def test_sigterm_finishes_the_delivery_in_hand(
         "BACKSTRIDE_ENV": "test",
     }
     worker = subprocess.Popen([BACKSTRIDE, "worker"], env=env, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220
-    deadline = time.monotonic() + 30
-    while receiver.state()["in_flight"] == 0:
+    deadline = time.monotonic() + 90
+    while receiver.state()["in_flight"] <= 0:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     worker.send_signal(signal.SIGTERM)

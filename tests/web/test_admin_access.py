@@ -53,7 +53,8 @@ def admin_routes(targets: Targets) -> list[tuple[str, str]]:
             actions = ["role", "disable", "enable", "reset"] if "{action}" in route.path else [""]
             for action in actions:
                 path = route.path.format(user_id=targets.user.id, key_id=targets.key_id,
-                                         export_id=targets.export_id, action=action)  # fmt: skip
+                                         export_id=targets.export_id, action=action,
+                                         item_id=uuid.uuid4())  # fmt: skip
                 found.append((method, path))
     return found
 

@@ -20,10 +20,12 @@ from services.export import service as export
 from services.export.schemas import ExportQuery
 from services.web.admin import service
 from services.web.admin.invite import router as invite_router
+from services.web.admin.notifications import router as notifications_router
 from services.web.pages import current_user, form_ok, page, redirect
 
 router = APIRouter(include_in_schema=False)
 router.include_router(invite_router)
+router.include_router(notifications_router)
 Csrf = Annotated[str, Form(max_length=200)]
 
 
