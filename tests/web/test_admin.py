@@ -221,3 +221,22 @@ async def test_admin_tests_the_integration_and_retries_a_dead_export(
     trail = page.locator("#admin-trail")
     await expect(trail).to_contain_text("export retried")
     await expect(trail).to_contain_text(f"{receiver.base}/fhir (bearer, enabled)")
+
+
+async def test_admin_sets_where_emergencies_are_announced(admin_page: Page, site: Site) -> None:
+    page = admin_page
+    await page.click("nav[aria-label='Admin console'] >> text=Notifications")
+    await expect(page.locator("h1")).to_have_text("Notifications")
+    await checked(page, "admin-notifications")
+    await page.click("text=Make a new signing secret")
+    secret = await page.locator("#secret").input_value()
+    assert len(secret) >= 32
+    await checked(page, "admin-notifications-secret")
+    await page.fill("#emails", "duty@clinic.example")
+    await page.fill("#webhook_url", "https://hooks.example/backstride")
+    await page.check("input[name=enabled]")
+    await page.click("text=Save")
+    await expect(page.locator("#flash")).to_contain_text("Notification settings saved")
+    await expect(page.locator("#emails")).to_have_value("duty@clinic.example")
+    assert secret not in await page.content()  # shown once, on the page that made it
+    await checked(page, "admin-notifications-saved")
