@@ -15,22 +15,12 @@ from services.core.errors import ServiceError
 from services.core.principal import Principal
 from services.notifications import service as notifications
 from services.notifications.schemas import ItemQuery, SettingsIn
-from services.web.admin import service as admin_service
-from services.web.pages import current_user, form_ok, page, redirect
+from services.web.admin.access import admin_or_answer, missing
+from services.web.pages import form_ok, page, redirect
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=200)]
 HERE = "/ui/admin/notifications"
-
-
-async def _admin(request: Request, session: Session) -> Principal | Response:
-    user = await current_user(request, session)
-    if user is None:
-        return redirect("/ui/login")
-    if not admin_service.is_admin(user):
-        text = "Only a clinic admin can use the admin console."
-        return page(request, "notice.html", {"title": "Not allowed", "text": text}, 403)
-    return user
 
 
 async def _page(request: Request, session: Session, admin: Principal, status: int = 200, **extra: object) -> Response:
@@ -43,7 +33,7 @@ async def _page(request: Request, session: Session, admin: Principal, status: in
 
 @router.get(HERE, response_class=HTMLResponse)
 async def notifications_page(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     return admin if isinstance(admin, Response) else await _page(request, session, admin)
 
 
@@ -56,7 +46,7 @@ async def save(
     webhook_url: Annotated[str, Form(max_length=600)] = "",
     enabled: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -79,7 +69,7 @@ async def save(
 @router.post(f"{HERE}/secret")
 async def new_secret(request: Request, session: Session, csrf: Csrf = "") -> Response:
     """A new webhook signing secret, on this page only; the old one stops at once."""
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -91,7 +81,7 @@ async def new_secret(request: Request, session: Session, csrf: Csrf = "") -> Res
 
 @router.post(f"{HERE}/{{item_id}}/retry")
 async def retry(item_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -99,9 +89,7 @@ async def retry(item_id: uuid.UUID, request: Request, session: Session, csrf: Cs
     try:
         await notifications.retry(session, admin.clinic_id, item_id)
     except notifications.NotificationItemNotFound:
-        return page(
-            request, "notice.html", {"title": "Not found", "text": "There is no such item in your clinic."}, 404
-        )
+        return missing(request)
     except notifications.NotificationNotDead:
         return redirect(HERE, msg="notification-not-dead")
     await clinics.record_admin_event(session, admin, "notification.retried", str(item_id))

@@ -19,9 +19,10 @@ from services.core.schemas import PageQuery
 from services.export import service as export
 from services.export.schemas import ExportQuery
 from services.web.admin import service
+from services.web.admin.access import admin_or_answer, missing
 from services.web.admin.invite import router as invite_router
 from services.web.admin.notifications import router as notifications_router
-from services.web.pages import current_user, form_ok, page, redirect
+from services.web.pages import form_ok, page, redirect
 
 router = APIRouter(include_in_schema=False)
 router.include_router(invite_router)
@@ -29,25 +30,9 @@ router.include_router(notifications_router)
 Csrf = Annotated[str, Form(max_length=200)]
 
 
-async def _admin(request: Request, session: Session) -> Principal | Response:
-    """The clinic admin logged in, or the answer for anyone else."""
-    user = await current_user(request, session)
-    if user is None:
-        return redirect("/ui/login")
-    if not service.is_admin(user):
-        text = "Only a clinic admin can use the admin console."
-        return page(request, "notice.html", {"title": "Not allowed", "text": text}, 403)
-    return user
-
-
-def _missing(request: Request) -> Response:
-    text = "There is no such item in your clinic."
-    return page(request, "notice.html", {"title": "Not found", "text": text}, 404)
-
-
 @router.get("/ui/admin")
 async def admin_home(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     return admin if isinstance(admin, Response) else redirect("/ui/admin/users")
 
 
@@ -65,7 +50,7 @@ async def _users_page(
 
 @router.get("/ui/admin/users", response_class=HTMLResponse)
 async def users(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     return admin if isinstance(admin, Response) else await _users_page(request, session, admin)
 
 
@@ -77,7 +62,7 @@ async def invite(
     email: Annotated[str, Form(max_length=254)] = "",
     role: Annotated[str, Form(max_length=20)] = "physio",
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -98,7 +83,7 @@ async def user_action(
     csrf: Csrf = "",
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -116,10 +101,10 @@ async def user_action(
     except OwnAccount:
         return redirect("/ui/admin/users", msg="own-account")
     except NotFound:
-        return _missing(request)
+        return missing(request)
     except ServiceError as exc:
         return await _users_page(request, session, admin, exc.status, error=exc.detail)
-    return _missing(request)
+    return missing(request)
 
 
 # --- keys ---------------------------------------------------------------------------
@@ -127,7 +112,7 @@ async def user_action(
 
 @router.get("/ui/admin/keys", response_class=HTMLResponse)
 async def keys(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     return page(request, "admin_keys.html", {"tab": "keys", "keys": await clinics.list_keys(session, admin.clinic_id)})
@@ -137,7 +122,7 @@ async def keys(request: Request, session: Session) -> Response:
 async def create_key(
     request: Request, session: Session, csrf: Csrf = "", kind: Annotated[str, Form(max_length=20)] = ""
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -155,7 +140,7 @@ async def create_key(
 
 @router.post("/ui/admin/keys/{key_id}/revoke")
 async def revoke_key(key_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -163,7 +148,7 @@ async def revoke_key(key_id: uuid.UUID, request: Request, session: Session, csrf
     try:
         await service.revoke_key(session, admin, key_id)
     except NotFound:
-        return _missing(request)
+        return missing(request)
     return redirect("/ui/admin/keys", msg="key-revoked")
 
 
@@ -172,7 +157,7 @@ async def revoke_key(key_id: uuid.UUID, request: Request, session: Session, csrf
 
 @router.get("/ui/admin/origins", response_class=HTMLResponse)
 async def origins(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     clinic = await clinics.get_clinic(session, admin.clinic_id)
@@ -183,7 +168,7 @@ async def origins(request: Request, session: Session) -> Response:
 async def set_origins(
     request: Request, session: Session, csrf: Csrf = "", origins: Annotated[str, Form(max_length=20000)] = ""
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -208,13 +193,13 @@ async def _integration_page(
 
 @router.get("/ui/admin/integration", response_class=HTMLResponse)
 async def integration(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     return admin if isinstance(admin, Response) else await _integration_page(request, session, admin)
 
 
 @router.post("/ui/admin/integration")
 async def save_integration(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str) and len(v) <= 4000}
@@ -231,7 +216,7 @@ async def save_integration(request: Request, session: Session) -> Response:
 
 @router.post("/ui/admin/integration/test")
 async def test_integration(request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -250,7 +235,7 @@ async def test_integration(request: Request, session: Session, csrf: Csrf = "") 
 async def exports(
     request: Request, session: Session, cursor: Annotated[str | None, Query(max_length=500)] = None
 ) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     limit = PageQuery().limit
@@ -264,7 +249,7 @@ async def exports(
 
 @router.post("/ui/admin/exports/{export_id}/retry")
 async def retry_export(export_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
@@ -272,7 +257,7 @@ async def retry_export(export_id: uuid.UUID, request: Request, session: Session,
     try:
         await service.retry_export(session, admin, export_id)
     except export.ExportNotFound:
-        return _missing(request)
+        return missing(request)
     except export.ExportNotDead:
         return redirect("/ui/admin/exports", msg="not-dead")
     return redirect("/ui/admin/exports", msg="export-retried")
@@ -283,7 +268,7 @@ async def retry_export(export_id: uuid.UUID, request: Request, session: Session,
 
 @router.get("/ui/admin/embed", response_class=HTMLResponse)
 async def embed(request: Request, session: Session) -> Response:
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     listed = [k for k in await clinics.list_keys(session, admin.clinic_id) if k.kind == "publishable"]
@@ -294,7 +279,7 @@ async def embed(request: Request, session: Session) -> Response:
 @router.post("/ui/admin/embed")
 async def embed_key(request: Request, session: Session, csrf: Csrf = "") -> Response:
     """A new publishable key and the snippet that carries it (stored keys are only hashes)."""
-    admin = await _admin(request, session)
+    admin = await admin_or_answer(request, session)
     if isinstance(admin, Response):
         return admin
     if not form_ok(request, csrf):
