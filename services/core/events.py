@@ -17,6 +17,9 @@ class ReferralChanged:
     referral_id: uuid.UUID
     event: Literal["referral.created", "referral.status_changed", "referral.retriaged", "referral.urgency_changed"]
     at: datetime
+    # The referral's urgency after the change, when the publisher has it at hand: subscribers that
+    # care only about some urgencies (notifications) then skip the rest without a query.
+    urgency: str | None = None
 
 
 Subscriber = Callable[[AsyncSession, ReferralChanged], Awaitable[None]]

@@ -62,8 +62,8 @@ def _rows(
 async def queue_announcement(session: AsyncSession, change: events.ReferralChanged) -> None:
     """An emergency or urgent referral is announced to the clinic's destinations, in the change's
     own transaction: made so, or raised to it. The unique key keeps it to once per destination."""
-    if change.event not in ANNOUNCING_EVENTS:
-        return
+    if change.event not in ANNOUNCING_EVENTS or (change.urgency is not None and change.urgency not in ANNOUNCED):
+        return  # most intakes: routine or self-care, known without a query
     settings = await SettingsRepository(session, change.clinic_id).get()
     if settings is None or not settings.enabled:  # most clinics: one primary-key read, nothing more
         return

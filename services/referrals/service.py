@@ -71,7 +71,8 @@ async def open_referral(
     repo = ReferralRepository(session, principal.clinic_id)
     await repo.insert_row(referral)
     await repo.add_event(audit.event(referral.id, principal, "created", now, to_status="new"))
-    await events.publish(session, ReferralChanged(principal.clinic_id, referral.id, "referral.created", now))
+    created = ReferralChanged(principal.clinic_id, referral.id, "referral.created", now, referral.urgency)
+    await events.publish(session, created)
     return referral
 
 

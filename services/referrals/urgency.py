@@ -114,7 +114,8 @@ async def apply_retriage(
     detail = {"from": before, "to": _setting(changed)}
     await repo.add_event(audit.event(changed.id, principal, "retriaged", now, detail=detail))
     if more:
-        await events.publish(session, ReferralChanged(clinic_id, changed.id, "referral.retriaged", now))
+        escalated = ReferralChanged(clinic_id, changed.id, "referral.retriaged", now, changed.urgency)
+        await events.publish(session, escalated)
         return "escalated"
     return "unchanged"
 
@@ -157,5 +158,6 @@ async def change_urgency(
         raise StaleVersion("the referral changed while this request was made; read it again")
     detail = {"from": before, "to": _setting(changed)}
     await repo.add_event(audit.event(changed.id, principal, "urgency_changed", now, note=body.reason, detail=detail))
-    await events.publish(session, ReferralChanged(principal.clinic_id, changed.id, "referral.urgency_changed", now))
+    change = ReferralChanged(principal.clinic_id, changed.id, "referral.urgency_changed", now, changed.urgency)
+    await events.publish(session, change)
     return to_out(changed, now)
