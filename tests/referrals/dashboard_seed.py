@@ -91,7 +91,10 @@ async def seed(
     actor: dict[str, Any] = {"actor_type": "user", "actor_label": "physio@example.test"}
     for spec in REFERRALS if referrals_ is None else referrals_:
         created = spec.created if isinstance(spec.created, datetime) else now - spec.created
-        intake = Intake(clinic_id=clinic_id, created_at=created, answers={"erased": True} if spec.erased else {})
+        # The answers an intake has (the queue shows who and what), or an erased one's marker.
+        answers = {"erased": True} if spec.erased else intake_body(**URGENCY_CHANGES[spec.urgency])
+        intake = Intake(clinic_id=clinic_id, created_at=created, answers=answers,
+                        erased_at=created + DAY if spec.erased else None)  # fmt: skip
         session.add(intake)
         await session.flush()
         referral = Referral(
