@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.principal import Principal
 from services.web.admin import service
-from services.web.pages import current_user, page, redirect
+from services.web.pages import current_user, form_ok, page, redirect
 
 
 async def admin_or_answer(request: Request, session: AsyncSession) -> Principal | Response:
@@ -19,6 +19,15 @@ async def admin_or_answer(request: Request, session: AsyncSession) -> Principal 
         text = "Only a clinic admin can use the admin console."
         return page(request, "notice.html", {"title": "Not allowed", "text": text}, 403)
     return user
+
+
+async def admin_post(request: Request, session: AsyncSession, csrf: str, back: str) -> Principal | Response:
+    """A form post of the console: its clinic admin, or the answer (403, the login page, or back
+    to `back` when the form's CSRF token or origin is not ours)."""
+    admin = await admin_or_answer(request, session)
+    if isinstance(admin, Response) or form_ok(request, csrf):
+        return admin
+    return redirect(back, msg="expired")
 
 
 def missing(request: Request) -> Response:

@@ -15,8 +15,8 @@ from services.core.errors import ServiceError
 from services.core.principal import Principal
 from services.notifications import service as notifications
 from services.notifications.schemas import ItemQuery, SettingsIn
-from services.web.admin.access import admin_or_answer, missing
-from services.web.pages import form_ok, page, redirect
+from services.web.admin.access import admin_or_answer, admin_post, missing
+from services.web.pages import page, redirect
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form(max_length=200)]
@@ -46,11 +46,9 @@ async def save(
     webhook_url: Annotated[str, Form(max_length=600)] = "",
     enabled: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, HERE)
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect(HERE, msg="expired")
     addresses = [line.strip() for line in emails.replace(",", "\n").splitlines() if line.strip()]
     try:
         body = SettingsIn.model_validate(
@@ -69,11 +67,9 @@ async def save(
 @router.post(f"{HERE}/secret")
 async def new_secret(request: Request, session: Session, csrf: Csrf = "") -> Response:
     """A new webhook signing secret, on this page only; the old one stops at once."""
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, HERE)
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect(HERE, msg="expired")
     made = await notifications.rotate_secret(session, admin.clinic_id, request.app.state.settings)
     await clinics.record_admin_event(session, admin, "notifications.secret_rotated", "webhook")
     return await _page(request, session, admin, 201, secret=made.secret)
@@ -81,11 +77,9 @@ async def new_secret(request: Request, session: Session, csrf: Csrf = "") -> Res
 
 @router.post(f"{HERE}/{{item_id}}/retry")
 async def retry(item_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, HERE)
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect(HERE, msg="expired")
     try:
         await notifications.retry(session, admin.clinic_id, item_id)
     except notifications.NotificationItemNotFound:

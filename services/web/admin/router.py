@@ -19,7 +19,7 @@ from services.core.schemas import PageQuery
 from services.export import service as export
 from services.export.schemas import ExportQuery
 from services.web.admin import service
-from services.web.admin.access import admin_or_answer, missing
+from services.web.admin.access import admin_or_answer, admin_post, missing
 from services.web.admin.invite import router as invite_router
 from services.web.admin.notifications import router as notifications_router
 from services.web.pages import form_ok, page, redirect
@@ -62,11 +62,9 @@ async def invite(
     email: Annotated[str, Form(max_length=254)] = "",
     role: Annotated[str, Form(max_length=20)] = "physio",
 ) -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/users")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/users", msg="expired")
     try:
         sent = await service.invite(session, request.app.state.settings, admin, email, role)
     except ServiceError as exc:
@@ -83,11 +81,9 @@ async def user_action(
     csrf: Csrf = "",
     role: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/users")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/users", msg="expired")
     try:
         if action == "reset":
             sent = await service.reset(session, request.app.state.settings, admin, user_id)
@@ -122,11 +118,9 @@ async def keys(request: Request, session: Session) -> Response:
 async def create_key(
     request: Request, session: Session, csrf: Csrf = "", kind: Annotated[str, Form(max_length=20)] = ""
 ) -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/keys")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/keys", msg="expired")
     try:
         created = await service.create_key(session, admin, kind)
     except ServiceError:
@@ -140,11 +134,9 @@ async def create_key(
 
 @router.post("/ui/admin/keys/{key_id}/revoke")
 async def revoke_key(key_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/keys")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/keys", msg="expired")
     try:
         await service.revoke_key(session, admin, key_id)
     except NotFound:
@@ -168,11 +160,9 @@ async def origins(request: Request, session: Session) -> Response:
 async def set_origins(
     request: Request, session: Session, csrf: Csrf = "", origins: Annotated[str, Form(max_length=20000)] = ""
 ) -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/origins")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/origins", msg="expired")
     try:
         await service.set_origins(session, admin, origins)
     except ServiceError as exc:
@@ -216,11 +206,9 @@ async def save_integration(request: Request, session: Session) -> Response:
 
 @router.post("/ui/admin/integration/test")
 async def test_integration(request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/integration")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/integration", msg="expired")
     try:
         result = await export.test_connection(session, admin.clinic_id, request.app.state.settings)
     except export.IntegrationNotConfigured:
@@ -249,11 +237,9 @@ async def exports(
 
 @router.post("/ui/admin/exports/{export_id}/retry")
 async def retry_export(export_id: uuid.UUID, request: Request, session: Session, csrf: Csrf = "") -> Response:
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/exports")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/exports", msg="expired")
     try:
         await service.retry_export(session, admin, export_id)
     except export.ExportNotFound:
@@ -279,11 +265,9 @@ async def embed(request: Request, session: Session) -> Response:
 @router.post("/ui/admin/embed")
 async def embed_key(request: Request, session: Session, csrf: Csrf = "") -> Response:
     """A new publishable key and the snippet that carries it (stored keys are only hashes)."""
-    admin = await admin_or_answer(request, session)
+    admin = await admin_post(request, session, csrf, "/ui/admin/embed")
     if isinstance(admin, Response):
         return admin
-    if not form_ok(request, csrf):
-        return redirect("/ui/admin/embed", msg="expired")
     settings = request.app.state.settings
     created = await service.create_key(session, admin, "publishable")
     listed = [k for k in await clinics.list_keys(session, admin.clinic_id) if k.kind == "publishable"]
