@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import secrets
 import subprocess
 import sys
@@ -44,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BODY = ROOT / "bench" / "intake.json"
 LUA = ROOT / "bench" / "load.lua"
 CONCURRENCY = 32
+PHASES = ("intake", "flood", "queue", "export", "dashboard")
+PROFILE: dict[str, Path] = {}  # where py-spy writes (--profile)
 
 
 @contextmanager
@@ -65,11 +68,23 @@ def process(argv: list[str], env: dict[str, str], base: str | None = None) -> It
             child.wait()
 
 
-def serve(app: str, port: int, env: dict[str, str]) -> Any:
+@contextmanager
+def serve(app: str, port: int, env: dict[str, str], name: str = "") -> Iterator[subprocess.Popen[bytes]]:
     argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1"]
     if app == "services.asgi:app":  # the real thing, exactly as `backstride serve` runs it (JSON access logs)
         argv = [str(ROOT / ".venv/bin/backstride"), "serve", "--port", str(port)]
-    return process(argv, env, base=f"http://127.0.0.1:{port}")
+    with process(argv, env, base=f"http://127.0.0.1:{port}") as server:
+        if "dir" not in PROFILE or not name:
+            yield server
+            return
+        out = PROFILE["dir"] / f"{name}.txt"  # collapsed stacks: bench/profile.py sums them
+        spy = [str(ROOT / ".venv/bin/py-spy"), "record", "--nonblocking", "--subprocesses", "-p", str(server.pid), "--format", "raw", "-o", str(out)]
+        with subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as recording:
+            try:
+                yield server
+            finally:
+                recording.send_signal(signal.SIGINT)
+                recording.wait(timeout=60)
 
 
 def wrk(
@@ -203,7 +218,7 @@ def intake_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
             paced[name] = measured(
                 ceiling.pid, f"http://127.0.0.1:{ceiling_port}{path}", seconds=seconds, rate=rate, **post
             )
-    with serve("services.asgi:app", port, env) as api:
+    with serve("services.asgi:app", port, env, "intake") as api:
         url = f"http://127.0.0.1:{port}/v1/intakes"
         wrk(url, seconds=2, auth=key, **post)  # warm-up
         saturated["backstride"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
@@ -217,7 +232,7 @@ def login_flood_phase(results: dict[str, Any], made: dict[str, Any], env: dict[s
     port = free_port()
     key = made["bench"]["secret_key"]
     post: dict[str, Any] = {"connections": 4, "method": "POST", "body": True, "rate": 50}
-    with serve("services.asgi:app", port, env) as api:
+    with serve("services.asgi:app", port, env, "flood") as api:
         url = f"http://127.0.0.1:{port}/v1/intakes"
         wrk(url, seconds=2, auth=key, **post)  # warm-up
         results["login_flood"]["quiet"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
@@ -231,7 +246,7 @@ def login_flood_phase(results: dict[str, Any], made: dict[str, Any], env: dict[s
 
 def queue_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, rows: int) -> None:
     port = free_port()
-    with serve("services.asgi:app", port, env) as api:
+    with serve("services.asgi:app", port, env, "queue") as api:
         base = f"http://127.0.0.1:{port}"
         for slug, count in (("small", 10_000), ("big", rows)):
             token = login(base, made[slug]["login"])
@@ -249,7 +264,7 @@ def dashboard_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str
     """GET /ui/dashboard (every chart: five windows, seven queries) over one connection, for a
     physio of the 10,000 and of the `rows` clinic, after bench/dashboard.py gave them claims and exports."""
     port = free_port()
-    with serve("services.asgi:app", port, env) as api:
+    with serve("services.asgi:app", port, env, "dashboard") as api:
         base = f"http://127.0.0.1:{port}"
         for slug, count in (("small", 10_000), ("big", rows)):
             cookie = dashboard.session_cookie(base, made[slug]["login"])
@@ -265,7 +280,7 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
     clinic = made["export"]
     with (
         process([sys.executable, "-m", "bench.receiver", str(receiver_port)], env),
-        serve("services.asgi:app", port, env) as api,
+        serve("services.asgi:app", port, env, "export") as api,
     ):
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": f"Bearer {clinic['secret_key']}"}
@@ -320,7 +335,17 @@ def main() -> None:
         "--admin-dsn", default=os.environ.get("BENCH_ADMIN_DSN", "postgresql://root@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument(
+        "--only", default=",".join(PHASES), help=f"phases to run, comma-separated, of {','.join(PHASES)}"
+    )
+    parser.add_argument("--profile", metavar="DIR", help="py-spy records the API process of each phase into DIR")
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if args.profile:
+        PROFILE["dir"] = Path(args.profile)
+        PROFILE["dir"].mkdir(parents=True, exist_ok=True)
+    if only - set(PHASES):
+        parser.error(f"unknown phases: {sorted(only - set(PHASES))}")
 
     name = f"backstride_bench_{uuid.uuid4().hex[:8]}"
     dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
@@ -345,16 +370,22 @@ def main() -> None:
     try:
         asyncio.run(migrations.upgrade_async(dsn.replace("postgresql://", "postgresql+asyncpg://")))
         made = asyncio.run(setup(dsn.replace("postgresql://", "postgresql+asyncpg://")))
-        intake_phase(results, made, env, dsn, args.seconds)
-        login_flood_phase(results, made, env, args.seconds)
-        started = time.monotonic()
-        asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
-        results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)
-        queue_phase(results, made, env, dsn, args.rows)
-        export_phase(results, made, env, dsn, args.seconds)
-        # After the export phase, which counts every export item in the database as its own.
-        asyncio.run(dashboard.seed_activity(dsn, [made["small"]["id"], made["big"]["id"]]))
-        dashboard_phase(results, made, env, args.rows)
+        if "intake" in only:
+            intake_phase(results, made, env, dsn, args.seconds)
+        if "flood" in only:
+            login_flood_phase(results, made, env, args.seconds)
+        if only & {"queue", "dashboard"}:
+            started = time.monotonic()
+            asyncio.run(seed_referrals(dsn, [(made["small"]["id"], 10_000), (made["big"]["id"], args.rows)]))
+            results["queue"]["seed_seconds"] = round(time.monotonic() - started, 1)
+        if "queue" in only:
+            queue_phase(results, made, env, dsn, args.rows)
+        if "export" in only:
+            export_phase(results, made, env, dsn, args.seconds)
+        if "dashboard" in only:
+            # After the export phase, which counts every export item in the database as its own.
+            asyncio.run(dashboard.seed_activity(dsn, [made["small"]["id"], made["big"]["id"]]))
+            dashboard_phase(results, made, env, args.rows)
     finally:
         asyncio.run(fetch(args.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     results["targets"] = report.targets(results)
