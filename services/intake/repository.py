@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.db import InsertBatch
 from services.core.tenancy import ClinicScopedRepository
 from services.intake.models import Intake
 
@@ -50,6 +51,11 @@ class IntakeRepository(ClinicScopedRepository[Intake]):
         statement = _INSERT_ONCE["postgresql" if dialect == "postgresql" else "sqlite"]
         result = await self.session.execute(statement, {"clinic_id": self.clinic_id, **values})
         return result.first() is not None
+
+    def stage(self, batch: InsertBatch, values: dict[str, Any]) -> None:
+        """The intake in `batch`, sent with the rows that go with it: for an intake that cannot
+        conflict (no idempotency key, no response identifier)."""
+        batch.add(Intake, {**values, "clinic_id": self.clinic_id})
 
     async def by_idempotency_key(self, key: str) -> Intake | None:
         statement = self.scoped(select(Intake)).where(col(Intake.idempotency_key) == key)

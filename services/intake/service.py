@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import utcnow
+from services.core.db import InsertBatch, utcnow
 from services.core.errors import Conflict, Gone, NotFound, Unprocessable
 from services.core.observability import INTAKES
 from services.core.principal import Principal
@@ -103,20 +103,21 @@ async def submit(
     on = intake_date or now.date()
     result = triage.evaluate(body, body.patient.birth_date, on)
     intake_id = uuid.uuid4()
-    inserted = await repo.insert_once(
-        {
-            "id": intake_id,
-            "created_at": now,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-            "answers": answers,
-            "intake_date": on,
-            "submitted_via": via or principal.kind,
-            "fhir_source": source.model_dump(exclude_none=True) if source else None,
-            "response_identifier": response_key,
-        }
-    )
-    if not inserted:
+    values = {
+        "id": intake_id,
+        "created_at": now,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "answers": answers,
+        "intake_date": on,
+        "submitted_via": via or principal.kind,
+        "fhir_source": source.model_dump(exclude_none=True) if source else None,
+        "response_identifier": response_key,
+    }
+    batch = InsertBatch()
+    if idempotency_key is None and response_key is None:
+        repo.stage(batch, values)  # cannot conflict: it goes with its referral, in one round trip
+    elif not await repo.insert_once(values):
         by_identifier = await repo.by_response_identifier(response_key) if response_key else None
         if by_identifier is not None:  # the same response, sent again (concurrently)
             return await _created(session, by_identifier), True
@@ -129,7 +130,7 @@ async def submit(
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
         return await _created(session, intake), True
 
-    opened = await referrals.open_referral(session, principal, intake_id, result, now)
+    opened = await referrals.open_referral(session, principal, intake_id, result, now, batch)
     INTAKES.labels(result.urgency).inc()
     summary = ReferralSummary(
         id=opened.id,

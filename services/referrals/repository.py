@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Row, Select, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from services.core.db import InsertBatch
 from services.core.tenancy import ClinicScopedRepository
 from services.referrals.models import OPEN_URGENT_CONDITION, Referral, ReferralEvent
 from services.referrals.schemas import OPEN_STATUSES
@@ -106,6 +107,10 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
         running meanwhile waits, or is waited for (SQLite has one writer anyway)."""
         statement = self.scoped(select(Referral)).where(col(Referral.id) == referral_id).with_for_update(read=True)
         return (await self.session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+
+    async def by_ids(self, referral_ids: list[uuid.UUID]) -> list[Referral]:
+        statement = self.scoped(select(Referral)).where(col(Referral.id).in_(referral_ids))
+        return list((await self.session.execute(statement)).scalars())
 
     async def for_intakes(self, intake_ids: list[uuid.UUID]) -> list[Referral]:
         statement = self.scoped(select(Referral)).where(col(Referral.intake_id).in_(intake_ids))
@@ -223,6 +228,13 @@ class ReferralRepository(ClinicScopedRepository[Referral]):
             .order_by(col(ReferralEvent.at), col(ReferralEvent.id))
         )
         return list((await self.session.execute(statement)).scalars())
+
+    def stage(self, batch: InsertBatch, referral: Referral, event: ReferralEvent) -> None:
+        """A new referral and its first event, into `batch` (which its caller sends)."""
+        if referral.clinic_id != self.clinic_id or event.clinic_id != self.clinic_id:
+            raise ValueError("a referral of another clinic")
+        batch.add_row(referral)
+        batch.add_row(event)
 
     async def add_event(self, event: ReferralEvent) -> None:
         await self.insert_row(event)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from services.core import events
-from services.core.db import utcnow
+from services.core.db import InsertBatch, utcnow
 from services.core.errors import Unprocessable
 from services.core.events import ReferralChanged
 from services.core.pagination import decode_cursor, page
@@ -28,6 +28,7 @@ from services.referrals.guards import check_version, fetch
 from services.referrals.guards import etag as etag
 from services.referrals.models import Referral
 from services.referrals.patient_data import ReferralErased as ReferralErased
+from services.referrals.patient_data import current_many as current_many
 from services.referrals.patient_data import erase as erase
 from services.referrals.patient_data import for_intakes as for_intakes
 from services.referrals.patient_data import record_exported as record_exported
@@ -52,9 +53,16 @@ from services.triage.schemas import TriageResult, Urgency
 
 
 async def open_referral(
-    session: AsyncSession, principal: Principal, intake_id: uuid.UUID, triage: TriageResult, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    intake_id: uuid.UUID,
+    triage: TriageResult,
+    now: datetime,
+    batch: InsertBatch | None = None,
 ) -> Referral:
-    """Create the `new` referral for an intake, due within the triage's due time (SPEC §5, §6)."""
+    """Create the `new` referral for an intake, due within the triage's due time (SPEC §5, §6).
+    The referral and its first event go in `batch` (with the intake, when it is there), sent
+    in one round trip before the change is published."""
     referral = Referral(
         clinic_id=principal.clinic_id,
         intake_id=intake_id,
@@ -68,9 +76,10 @@ async def open_referral(
         updated_at=now,
         due_at=now + timedelta(hours=triage.due_within_hours),
     )
-    repo = ReferralRepository(session, principal.clinic_id)
-    await repo.insert_row(referral)
-    await repo.add_event(audit.event(referral.id, principal, "created", now, to_status="new"))
+    batch = batch or InsertBatch()
+    event = audit.event(referral.id, principal, "created", now, to_status="new")
+    ReferralRepository(session, principal.clinic_id).stage(batch, referral, event)
+    await batch.send(session)
     created = ReferralChanged(principal.clinic_id, referral.id, "referral.created", now, referral.urgency)
     await events.publish(session, created)
     return referral
