@@ -13,7 +13,9 @@ networks it may reach (`OUTBOUND_ALLOWED_NETWORKS`).
 import ipaddress
 import socket
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import urlsplit
+from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
@@ -128,3 +130,22 @@ def check_literal(url: str, allowed: tuple[Network, ...] = ()) -> None:
     address = literal_address(host)
     if address is not None and refused(address, allowed):
         raise RefusedAddress("refused")
+
+
+@lru_cache(maxsize=1)
+def _environment_proxies() -> dict[str, str]:
+    return getproxies_environment()
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY names for `url`, unless NO_PROXY exempts its host; read from the
+    environment once per process. Our HTTP sessions do not use aiohttp's trust_env, which reads
+    the environment and ~/.netrc again on every request, in a thread: that was a third of the
+    export worker's CPU (bench/). A proxy's credentials go in its URL (user:password@host)."""
+    proxies = _environment_proxies()
+    if not proxies:
+        return None
+    parts = urlsplit(url)
+    if proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies.get(parts.scheme)

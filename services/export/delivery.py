@@ -74,7 +74,10 @@ class Sender:
                 headers["Authorization"] = f"Bearer {token}"
             if self.guarded:  # an IP literal skips the guarded resolver: checked here
                 outbound.check_literal(url, self.allowed)
-            async with self.http.request(method, url, json=body, headers=headers, allow_redirects=False) as got:
+            proxy = outbound.proxy_for(url)
+            async with self.http.request(
+                method, url, json=body, headers=headers, allow_redirects=False, proxy=proxy
+            ) as got:
                 answer = Answer(got.status, got.reason or "", got.headers.get("retry-after", ""),
                                 await read_some(got.content, MAX_ANSWER_BYTES))  # fmt: skip
             if answer.status == 401 and smart and attempt == 1 and token:

@@ -48,9 +48,7 @@ async def probe(integration: FhirIntegration, settings: Settings, load_key: KeyL
     try:
         async with (
             asyncio.timeout(2 * seconds),  # a token request and the metadata request at most
-            aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=seconds), trust_env=True, connector=connector
-            ) as http,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds), connector=connector) as http,
         ):
             sender = Sender(http, tokens, guarded, allowed)
             answer = await sender.request(integration, "GET", f"{integration.base_url}/metadata", {})

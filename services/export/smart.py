@@ -94,7 +94,8 @@ class Tokens:
         if self.guarded:  # an IP literal skips the guarded resolver: checked here
             outbound.check_literal(token_url, self.allowed)
         headers = {"Accept": "application/json"}
-        async with http.post(token_url, data=form, headers=headers, allow_redirects=False) as answer:
+        proxy = outbound.proxy_for(token_url)
+        async with http.post(token_url, data=form, headers=headers, allow_redirects=False, proxy=proxy) as answer:
             status = answer.status
             body = await answer.content.read(MAX_ANSWER_BYTES)
         if status in RETRYABLE:

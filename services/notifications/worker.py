@@ -67,7 +67,7 @@ class Notifier:
         # In production names resolve through a resolver that refuses non-public addresses, and the
         # connection goes to the addresses it checked (no DNS rebinding).
         connector = aiohttp.TCPConnector(resolver=outbound.GuardedResolver(self.allowed)) if self.guarded else None
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=True) as http:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             while not self.stopping.is_set():
                 try:
                     if time.monotonic() >= next_scan:
@@ -173,7 +173,8 @@ class Notifier:
                 if not item.target.startswith("https://"):
                     raise Failed("the URL must use https", retry=False)
                 outbound.check_literal(item.target, self.allowed)
-            async with http.post(item.target, data=body, headers=headers, allow_redirects=False) as got:
+            proxy = outbound.proxy_for(item.target)
+            async with http.post(item.target, data=body, headers=headers, allow_redirects=False, proxy=proxy) as got:
                 status, wait = got.status, got.headers.get("retry-after", "")
                 await got.content.read(4096)  # the answer is not ours to keep
         except TimeoutError as exc:
