@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -244,19 +245,48 @@ async def mrn_system(session: AsyncSession, clinic_id: uuid.UUID) -> str | None:
     return integration.mrn_system if integration else None
 
 
-async def delivery_bundle(
-    session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID, mrn_system: str | None
-) -> dict[str, Any] | None:
-    """The Bundle the worker sends: the referral as it is at delivery time; None once the
-    patient's data is erased (there is nothing left to send)."""
-    referral = await referrals.current(session, clinic_id, referral_id)
-    if referral.erased_at is not None:
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """What an export sends, read for a whole batch at once: the referral as it is, and its
+    intake's answers (None once erased)."""
+
+    referral: ReferralOut
+    answers: StoredIntake | None
+
+
+async def delivery_records(
+    session: AsyncSession, wanted: dict[uuid.UUID, list[uuid.UUID]]
+) -> dict[uuid.UUID, DeliveryRecord]:
+    """The referrals (by clinic) and their intakes, two queries per clinic rather than two per
+    export and a session each: those were most of a delivery's database work (bench/)."""
+    found: dict[uuid.UUID, DeliveryRecord] = {}
+    for clinic_id, referral_ids in wanted.items():
+        current = await referrals.current_many(session, clinic_id, referral_ids)
+        kept_ids = [r.intake_id for r in current.values() if r.erased_at is None]
+        kept = {c.intake.id: c.intake for c in await intake.kept_by_ids(session, clinic_id, kept_ids)}
+        found |= {rid: DeliveryRecord(ref, kept.get(ref.intake_id)) for rid, ref in current.items()}
+    return found
+
+
+def bundle_of(record: DeliveryRecord, mrn_system: str | None) -> dict[str, Any] | None:
+    """The Bundle the worker sends: the referral as read for its batch; None once the patient's
+    data is erased (there is nothing left to send)."""
+    if record.referral.erased_at is not None or record.answers is None:
         return None
-    answers = await intake.stored(session, clinic_id, referral.intake_id)
     # Not validated again here: validation is most of a delivery's CPU, and the mapping is the
     # same code that every API read validates and that the tests validate on every vignette.
     # A Bundle a receiver refuses ends `dead` with its OperationOutcome, to be retried once fixed.
-    return build_bundle(answers, referral, mrn_system=mrn_system, validate=False)
+    return build_bundle(record.answers, record.referral, mrn_system=mrn_system, validate=False)
+
+
+async def delivery_bundle(
+    session: AsyncSession, clinic_id: uuid.UUID, referral_id: uuid.UUID, mrn_system: str | None
+) -> dict[str, Any] | None:
+    """One referral's Bundle as the worker would send it now (None once erased)."""
+    record = (await delivery_records(session, {clinic_id: [referral_id]})).get(referral_id)
+    if record is None:
+        raise referrals.ReferralNotFound(f"no referral {referral_id}")
+    return bundle_of(record, mrn_system)
 
 
 def patient_bundle(records: list[tuple[StoredIntake, ReferralOut]]) -> dict[str, Any]:

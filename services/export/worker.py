@@ -57,14 +57,12 @@ class Worker:
         # In production every name is resolved by a resolver that refuses non-public addresses,
         # and the connection goes to the addresses it checked (no DNS rebinding).
         connector = aiohttp.TCPConnector(resolver=outbound.GuardedResolver(self.allowed)) if self.guarded else None
-        # trust_env: HTTP(S)_PROXY and NO_PROXY are honoured, as they were with httpx.
-        async with aiohttp.ClientSession(
-            timeout=timeout, json_serialize=_json, trust_env=True, connector=connector
-        ) as http:
+        # HTTP(S)_PROXY and NO_PROXY are honoured per request (outbound.proxy_for).
+        async with aiohttp.ClientSession(timeout=timeout, json_serialize=_json, connector=connector) as http:
             sender = Sender(http, self.tokens, self.guarded, self.allowed)
             while not self.stopping.is_set():
                 try:
-                    items, integrations = await self._claim()
+                    items, integrations, records = await self._claim()
                 except (DBAPIError, ConnectionError, TimeoutError) as exc:  # the database is away: wait, go on
                     if drain:  # a one-off run reports it rather than waiting
                         raise
@@ -77,7 +75,12 @@ class Worker:
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
                 outcomes = await asyncio.gather(
-                    *(self._deliver_safely(sender, item, integrations.get(item.clinic_id)) for item in items)
+                    *(
+                        self._deliver_safely(
+                            sender, item, integrations.get(item.clinic_id), records.get(item.referral_id)
+                        )
+                        for item in items
+                    )
                 )
                 await self._record_delivered([item.id for item, ok in zip(items, outcomes, strict=True) if ok])
                 attempted += len(items)
@@ -87,21 +90,42 @@ class Worker:
         with contextlib.suppress(TimeoutError):  # woken early by stop()
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
-    async def _claim(self) -> tuple[list[ExportItem], dict[uuid.UUID, FhirIntegration]]:
-        """A batch of due items, with their clinics' integrations (read once per batch, not per item)."""
+    async def _claim(
+        self,
+    ) -> tuple[list[ExportItem], dict[uuid.UUID, FhirIntegration], dict[uuid.UUID, service.DeliveryRecord]]:
+        """A batch of due items, with their clinics' integrations and what they send, read once
+        per batch, not per item."""
         lease = timedelta(seconds=self.settings.export_lease_seconds)
         async with self.database.sessionmaker() as session, session.begin():
             outbox = OutboxRepository(session)
             now = utcnow()
             await outbox.bury_abandoned(now, self.settings.export_max_attempts)
             items = await outbox.claim(self.owner, now, lease, self.settings.export_batch_size)
-            return items, await outbox.integrations({item.clinic_id for item in items})
+            wanted: dict[uuid.UUID, list[uuid.UUID]] = {}
+            for item in items:
+                wanted.setdefault(item.clinic_id, []).append(item.referral_id)
+            integrations = await outbox.integrations(set(wanted))
+            try:
+                records = await service.delivery_records(session, wanted)
+            except DBAPIError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a row that cannot be read: each item is read alone,
+                # so only its own export fails (and says why), not the batch
+                log.warning("batch read failed (%s): reading each export alone", type(exc).__name__)
+                records = {}
+            return items, integrations, records
 
     async def _signing_key(self, clinic_id: uuid.UUID, algorithm: str) -> IntegrationKey | None:
         async with self.database.sessionmaker() as session:
             return await service.signing_key(session, clinic_id, algorithm)
 
-    async def _deliver_safely(self, sender: Sender, item: ExportItem, integration: FhirIntegration | None) -> bool:
+    async def _deliver_safely(
+        self,
+        sender: Sender,
+        item: ExportItem,
+        integration: FhirIntegration | None,
+        record: service.DeliveryRecord | None,
+    ) -> bool:
         """One item's delivery: True if the receiver took it (recorded with the batch); any other
         outcome is recorded on the item here, never lost in the batch."""
         if self.stopping.is_set():  # not started: hand it back untouched
@@ -112,7 +136,7 @@ class Worker:
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    return await self._deliver(sender, item, integration)
+                    return await self._deliver(sender, item, integration, record)
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
@@ -123,16 +147,25 @@ class Worker:
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
         return False
 
-    async def _deliver(self, sender: Sender, item: ExportItem, integration: FhirIntegration | None) -> bool:
+    async def _deliver(
+        self,
+        sender: Sender,
+        item: ExportItem,
+        integration: FhirIntegration | None,
+        record: service.DeliveryRecord | None,
+    ) -> bool:
         """Send the item's Bundle; True if the receiver took it, else the outcome is recorded here."""
         if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
             await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
             return False
         try:
-            async with self.database.sessionmaker() as session:
-                bundle = await service.delivery_bundle(
-                    session, item.clinic_id, item.referral_id, integration.mrn_system
-                )
+            if record is not None:
+                bundle = service.bundle_of(record, integration.mrn_system)
+            else:  # not found with the batch: read alone (it says why)
+                async with self.database.sessionmaker() as session:
+                    bundle = await service.delivery_bundle(
+                        session, item.clinic_id, item.referral_id, integration.mrn_system
+                    )
             if bundle is None:  # erased since it was queued; normally already stopped by the erasure
                 await self._dead(item, service.ERASED)
                 return False

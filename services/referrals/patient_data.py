@@ -38,6 +38,15 @@ async def for_intakes(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: l
     return [to_out(r, now) for r in await ReferralRepository(session, clinic_id).for_intakes(intake_ids)]
 
 
+async def current_many(
+    session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, ReferralOut]:
+    """These referrals as they are now, by id, in one query (the export worker's batch; not an
+    audited read). Another clinic's ids are not found."""
+    now = utcnow()
+    return {r.id: to_out(r, now) for r in await ReferralRepository(session, clinic_id).by_ids(referral_ids)}
+
+
 async def trails(
     session: AsyncSession, clinic_id: uuid.UUID, referral_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[EventOut]]:
