@@ -16,8 +16,8 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 
 from bench import dashboard, report
-from bench.report import INTAKE_RATIO
+from bench.report import PACED_SHARE, QUEUE_RUNS
 from bench.seed import seed_referrals
 from services.accounts import service as accounts
 from services.clinics import service as clinics
@@ -78,7 +78,18 @@ def serve(app: str, port: int, env: dict[str, str], name: str = "") -> Iterator[
             yield server
             return
         out = PROFILE["dir"] / f"{name}.txt"  # collapsed stacks: bench/profile.py sums them
-        spy = [str(ROOT / ".venv/bin/py-spy"), "record", "--nonblocking", "--subprocesses", "-p", str(server.pid), "--format", "raw", "-o", str(out)]
+        spy = [
+            str(ROOT / ".venv/bin/py-spy"),
+            "record",
+            "--nonblocking",
+            "--subprocesses",
+            "-p",
+            str(server.pid),
+            "--format",
+            "raw",
+            "-o",
+            str(out),
+        ]
         with subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as recording:
             try:
                 yield server
@@ -131,6 +142,17 @@ def wrk(
         "p99_ms": raw["p99_us"] / 1000,
         "max_ms": raw["max_us"] / 1000,
     }
+
+
+def open_loop(pid: int, url: str, *, rate: float, seconds: float, auth: str) -> dict[str, Any]:
+    """Intakes at a constant `rate` from bench/openloop.py (requests leave on time whatever the
+    server does), with the server process's CPU time per request."""
+    argv = [sys.executable, "-m", "bench.openloop", url, str(rate), str(seconds), "--body", str(BODY), "--auth", auth]
+    before = cpu_seconds(pid)
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(pid) - before) / max(1, result["requests"]), 2)
+    return result
 
 
 def cpu_seconds(pid: int) -> float:
@@ -200,8 +222,8 @@ async def fetch(dsn: str, sql: str, *args: Any) -> Any:
 
 
 def intake_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, seconds: float) -> None:
-    """Each endpoint at saturation (32 connections sending back to back), then each at the same
-    set rate, half the asyncpg ceiling's throughput: the rate the throughput target asks for."""
+    """Each endpoint at saturation (32 connections sending back to back), then the ceiling and the
+    API at a constant rate of half the asyncpg ceiling's throughput, open-loop (bench/openloop.py)."""
     key = made["bench"]["secret_key"]
     ceiling_env = {**env, "BENCH_DSN": dsn, "BENCH_CLINIC_ID": made["bench"]["id"]}
     post: dict[str, Any] = {"connections": CONCURRENCY, "method": "POST", "body": True}
@@ -212,18 +234,16 @@ def intake_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
             url = f"http://127.0.0.1:{ceiling_port}{path}"
             wrk(url, seconds=2, **post)  # warm-up
             saturated[name] = measured(ceiling.pid, url, seconds=seconds, **post)
-        rate = round(saturated["ceiling_asyncpg"]["throughput_rps"] * INTAKE_RATIO)
+        rate = round(saturated["ceiling_asyncpg"]["throughput_rps"] * PACED_SHARE)
         results["paced_rate_rps"] = rate
-        for name, path in (("ceiling_validate_only", "/validate"), ("ceiling_asyncpg", "/asyncpg")):
-            paced[name] = measured(
-                ceiling.pid, f"http://127.0.0.1:{ceiling_port}{path}", seconds=seconds, rate=rate, **post
-            )
+        url = f"http://127.0.0.1:{ceiling_port}/asyncpg"
+        paced["ceiling_asyncpg"] = open_loop(ceiling.pid, url, rate=rate, seconds=seconds, auth="")
     with serve("services.asgi:app", port, env, "intake") as api:
         url = f"http://127.0.0.1:{port}/v1/intakes"
         wrk(url, seconds=2, auth=key, **post)  # warm-up
         saturated["backstride"] = measured(api.pid, url, seconds=seconds, auth=key, **post)
-        paced["backstride"] = measured(api.pid, url, seconds=seconds, auth=key, rate=rate, **post)
-        results["memory"]["api_peak_rss_mib_after_intake_load"] = peak_rss_mib(api.pid)
+        paced["backstride"] = open_loop(api.pid, url, rate=rate, seconds=seconds, auth=key)
+        results["memory"]["after intake"] = peak_rss_mib(api.pid)
 
 
 def login_flood_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], seconds: float) -> None:
@@ -254,10 +274,9 @@ def queue_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, st
             for page, query in (("first_page", ""), ("deep_page", f"?cursor={cursor}")):
                 url = f"{base}/v1/referrals{query}"
                 wrk(url, connections=1, seconds=1, auth=token)  # warm-up
-                results["queue"][f"{count}_{page}"] = measured(api.pid, url, connections=1, seconds=5, auth=token) | {
-                    "referrals_in_clinic": count
-                }
-        results["memory"]["api_peak_rss_mib_after_queue_load"] = peak_rss_mib(api.pid)
+                runs = [measured(api.pid, url, connections=1, seconds=5, auth=token) for _ in range(QUEUE_RUNS)]
+                results["queue"][f"{count}_{page}"] = {"runs": runs, "referrals_in_clinic": count}
+        results["memory"]["after queue"] = peak_rss_mib(api.pid)
 
 
 def dashboard_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], rows: int) -> None:
@@ -275,6 +294,23 @@ def dashboard_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str
             ) | {"referrals_in_clinic": count}
 
 
+def drain(env: dict[str, str], name: str = "") -> subprocess.Popen[bytes]:
+    argv = [str(ROOT / ".venv/bin/backstride"), "worker", "--drain"]
+    if "dir" in PROFILE and name:  # (its CPU figures then include py-spy's own)
+        out = PROFILE["dir"] / f"{name}.txt"
+        argv = [str(ROOT / ".venv/bin/py-spy"), "record", "--format", "raw", "-o", str(out), "--", *argv]
+    return subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
+
+
+def finish(child: subprocess.Popen[bytes]) -> float:
+    """Wait for a drain; its CPU seconds (user and system, from the kernel's account of it)."""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0 and "dir" not in PROFILE:  # (py-spy's own exit status is not the drain's)
+        raise RuntimeError("a drain failed")
+    return usage.ru_utime + usage.ru_stime
+
+
 def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, str], dsn: str, seconds: float) -> None:
     receiver_port, port = free_port(), free_port()
     clinic = made["export"]
@@ -286,6 +322,7 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
         headers = {"Authorization": f"Bearer {clinic['secret_key']}"}
         integration = {"base_url": f"http://127.0.0.1:{receiver_port}/fhir", "auth": {"type": "none"}, "enabled": True}
         httpx.put(f"{base}/v1/integrations/fhir", json=integration, headers=headers, timeout=30).raise_for_status()
+        idle_cpu = finish(drain(env))  # a drain with nothing to do: start-up and shutdown alone
         for workers in (1, 2):
             wrk(
                 f"{base}/v1/intakes",
@@ -297,16 +334,8 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
             )
             pending = asyncio.run(fetch(dsn, "SELECT count(*) FROM export_items WHERE status = 'pending'"))
             started = time.monotonic()
-            drains = [
-                subprocess.Popen(
-                    [str(ROOT / ".venv/bin/backstride"), "worker", "--drain"],
-                    env={**os.environ, **env},
-                    stdout=subprocess.DEVNULL,
-                )
-                for _ in range(workers)
-            ]
-            if any(d.wait() != 0 for d in drains):
-                raise RuntimeError("a drain failed")
+            drains = [drain(env, f"export_{workers}_{i}") for i in range(workers)]
+            cpu = sum(finish(d) for d in drains) - workers * idle_cpu
             wall = time.monotonic() - started
             span = asyncio.run(
                 fetch(
@@ -323,8 +352,10 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
                 "wall_seconds_incl_startup": round(wall, 2),
                 "delivering_seconds": round(float(span), 2),
                 "bundles_per_second": round(pending / float(span), 1),
+                # The workers' CPU time, less what starting and stopping one costs (measured alone).
+                "worker_cpu_ms_per_bundle": round(1000 * cpu / pending, 2),
             }
-        results["memory"]["api_peak_rss_mib"] = peak_rss_mib(api.pid)
+        results["memory"]["after export"] = peak_rss_mib(api.pid)
 
 
 def main() -> None:
@@ -347,6 +378,7 @@ def main() -> None:
     if only - set(PHASES):
         parser.error(f"unknown phases: {sorted(only - set(PHASES))}")
 
+    began = time.monotonic()
     name = f"backstride_bench_{uuid.uuid4().hex[:8]}"
     dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
     asyncio.run(fetch(args.admin_dsn, f'CREATE DATABASE "{name}"'))
@@ -391,7 +423,10 @@ def main() -> None:
     results["targets"] = report.targets(results)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(report.table(results))
-    print(f"\nJSON: {args.out}")
+    missed = [t["target"] for t in results["targets"] if not t["met"]]
+    took = time.monotonic() - began
+    print(f"\n{len(missed)} of {len(results['targets'])} targets missed; took {took:.0f} s; JSON: {args.out}")
+    sys.exit(1 if missed else 0)
 
 
 if __name__ == "__main__":
