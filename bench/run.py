@@ -147,7 +147,8 @@ def wrk(
 def open_loop(pid: int, url: str, *, rate: float, seconds: float, auth: str) -> dict[str, Any]:
     """Intakes at a constant `rate` from bench/openloop.py (requests leave on time whatever the
     server does), with the server process's CPU time per request."""
-    argv = [sys.executable, "-m", "bench.openloop", url, str(rate), str(seconds), "--body", str(BODY), "--auth", auth]
+    argv = [sys.executable, "-m", "bench.openloop", url, str(rate), str(seconds), "--body", str(BODY), "--auth", auth,
+            "--max-connections", str(CONCURRENCY)]  # fmt: skip
     before = cpu_seconds(pid)
     done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode != 0:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     export_retry_base_seconds: float = Field(default=2, gt=0)
     export_retry_max_seconds: float = Field(default=600, gt=0)
     export_http_timeout_seconds: float = Field(default=10, gt=0)
-    export_batch_size: int = Field(default=16, ge=1, le=500)
+    export_batch_size: int = Field(default=32, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
     # Notifier (services/notifications/worker.py): polling, lease, retries, the overdue scan.
     notify_poll_seconds: float = Field(default=1, gt=0)
