@@ -26,6 +26,7 @@ class Connection(asyncio.Protocol):
         self.buffer = b""
         self.waiting: asyncio.Future[int] | None = None
         self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -44,6 +45,7 @@ class Connection(asyncio.Protocol):
         waiting.set_result(int(head[9:12]))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_exception(ConnectionError("closed"))
 
@@ -70,7 +72,12 @@ async def run(url: str, rate: float, seconds: float, body: bytes, auth: str, max
     async def connection() -> Connection:
         nonlocal opened
         async with free:
-            while not idle and opened >= max_connections:
+            while True:
+                while idle and idle[-1].closed:  # the server closed it while idle (keep-alive timeout)
+                    idle.pop()
+                    opened -= 1
+                if idle or opened < max_connections:
+                    break
                 await free.wait()
             if idle:
                 return idle.pop()
@@ -83,7 +90,7 @@ async def run(url: str, rate: float, seconds: float, body: bytes, auth: str, max
         conn = await connection()
         try:
             status = await conn.exchange(request)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, RuntimeError):  # (uvloop: a write on a closed transport)
             counts["socket_errors"] += 1
             async with free:
                 opened -= 1
