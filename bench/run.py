@@ -327,10 +327,12 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
         httpx.put(f"{base}/v1/integrations/fhir", json=integration, headers=headers, timeout=30).raise_for_status()
         idle_cpu = finish(drain(env))  # a drain with nothing to do: start-up and shutdown alone
         for workers in (1, 2):
+            # Twice the bundles for two workers: the drain then lasts as long, and the second
+            # worker's start-up (a second or so) weighs as little on its rate as the first's.
             wrk(
                 f"{base}/v1/intakes",
                 connections=16,
-                seconds=seconds,
+                seconds=seconds * workers,
                 method="POST",
                 auth=clinic["secret_key"],
                 body=True,
