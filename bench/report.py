@@ -96,11 +96,11 @@ def table(results: dict[str, Any]) -> str:
         )
     export = [
         [name, str(r["bundles"]), f"{r['bundles_per_second']:.0f}", f"{r['worker_cpu_ms_per_bundle']:.2f}",
-         str(r["not_delivered"])]
+         f"{r['machine_busy_pct']:.0f}", str(r["not_delivered"])]
         for name, r in results["export"].items()
     ]  # fmt: skip
     if export:
-        header = ["workers", "bundles", "per s", "worker CPU ms/bundle", "left"]
+        header = ["workers", "bundles", "per s", "worker CPU ms/bundle", "machine busy %", "left"]
         sections.append("Export to an instant receiver\n" + _table(header, export))
     pages = [
         [name, f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['server_cpu_ms_per_request']:.1f}"]

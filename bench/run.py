@@ -158,6 +158,13 @@ def open_loop(pid: int, url: str, *, rate: float, seconds: float, auth: str) -> 
     return result
 
 
+def machine_busy() -> tuple[int, int]:
+    """All CPUs' busy and total jiffies so far (/proc/stat), to tell how busy the machine was."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -338,9 +345,10 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
                 body=True,
             )
             pending = asyncio.run(fetch(dsn, "SELECT count(*) FROM export_items WHERE status = 'pending'"))
-            started = time.monotonic()
+            started, busy_before = time.monotonic(), machine_busy()
             drains = [drain(env, f"export_{workers}_{i}") for i in range(workers)]
             cpu = sum(finish(d) for d in drains) - workers * idle_cpu
+            busy_after = machine_busy()
             wall = time.monotonic() - started
             span = asyncio.run(
                 fetch(
@@ -359,6 +367,10 @@ def export_phase(results: dict[str, Any], made: dict[str, Any], env: dict[str, s
                 "bundles_per_second": round(pending / float(span), 1),
                 # The workers' CPU time, less what starting and stopping one costs (measured alone).
                 "worker_cpu_ms_per_bundle": round(1000 * cpu / pending, 2),
+                # Every CPU of the machine (workers, PostgreSQL, receiver): how much room was left.
+                "machine_busy_pct": round(
+                    100 * (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]), 1
+                ),
             }
         results["memory"]["after export"] = peak_rss_mib(api.pid)
 
