@@ -2,6 +2,7 @@
 
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from tests.factories import intake_body
 SECRETS = ["Zebedee", "Quixote-Family", "MRN-SECRET-77", "zebedee@private.example", "xylophone-notes"]
 
 
-def secret_intake() -> dict[str, object]:
+def secret_intake() -> dict[str, Any]:
     return intake_body(
         patient={"given_name": "Zebedee", "family_name": "Quixote-Family", "mrn": "MRN-SECRET-77",
                  "email": "zebedee@private.example"},
@@ -21,9 +22,15 @@ def secret_intake() -> dict[str, object]:
     )  # fmt: skip
 
 
-async def test_metrics_count_requests_and_intakes(client: httpx.AsyncClient, sk: dict[str, str]) -> None:
-    await client.post("/v1/intakes", json=intake_body(neuro={"saddle_numbness": True}), headers=sk)
-    await client.get("/v1/intakes/not-an-id", headers=sk)
+async def test_metrics_count_requests_and_intakes_and_name_no_patient(
+    client: httpx.AsyncClient, sk: dict[str, str]
+) -> None:
+    body = secret_intake()
+    body["neuro"]["saddle_numbness"] = True
+    assert (await client.post("/v1/intakes", json=body, headers=sk)).status_code == 201
+    # Clinical values in the path too: a matched route (a 422) and an unmatched one (a 404).
+    assert (await client.get("/v1/intakes/Zebedee", headers=sk)).status_code == 422
+    assert (await client.get("/v1/MRN-SECRET-77/Quixote-Family", headers=sk)).status_code == 404
     response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -31,7 +38,8 @@ async def test_metrics_count_requests_and_intakes(client: httpx.AsyncClient, sk:
     assert 'backstride_http_requests_total{method="POST",route="/v1/intakes",status="201"}' in text
     assert 'route="/v1/intakes/{intake_id}",status="422"' in text
     assert "backstride_export_items" in text and "backstride_export_lag_seconds" in text
-    assert "Zebedee" not in text
+    for secret in SECRETS:
+        assert secret not in text, secret
 
 
 async def test_request_ids_are_given_and_echoed(client: httpx.AsyncClient) -> None:
