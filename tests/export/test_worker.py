@@ -65,7 +65,8 @@ async def test_hundred_referrals_delivered_exactly_once_through_a_flaky_receiver
     assert state["resources"]["Patient"] == 100
     assert state["resources"]["QuestionnaireResponse"] == 100
     assert state["resources"]["Observation"] == 300  # pain now, pain while running, triage urgency
-    assert len(set(referral_ids)) == 100
+    # ... and every referral's own: the ServiceRequests are stored under these referrals' ids.
+    assert set(state["service_requests"]) == set(referral_ids)
     assert state["auth"] == ["Bearer rcv-token"]
 
 
