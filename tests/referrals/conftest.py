@@ -17,6 +17,7 @@ class Staff:
     physio_headers: dict[str, str]
     other_physio: User
     other_headers: dict[str, str]
+    admin: User
     admin_headers: dict[str, str]
 
 
@@ -30,6 +31,7 @@ async def staff(client: httpx.AsyncClient, session: AsyncSession, clinic: Clinic
         physio_headers=await login(client, physio.email, physio_pw),
         other_physio=other,
         other_headers=await login(client, other.email, other_pw),
+        admin=admin,
         admin_headers=await login(client, admin.email, admin_pw),
     )
 
