@@ -4,19 +4,23 @@ Bodies that are huge (with an honest or a lying Content-Length, or chunked), nes
 deeper than any form, wrongly encoded, cut short mid-JSON, or abandoned halfway by a
 client that hangs up: each gets a 4xx (problem+json, or an OperationOutcome under /fhir)
 or, when the client has gone, no answer at all. The server stays healthy and nothing is
-stored, counted row by row in the database; a good intake afterwards is stored once.
+stored, counted row by row in the database once the server has finished the request (its
+own request count in /metrics says when); a good intake afterwards is stored once.
 """
 
 import asyncio
 import json
 import socket
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from services.core import migrations
@@ -85,6 +89,35 @@ def stored(url: str) -> dict[str, int]:
             await database.dispose()
 
     return asyncio.run(count())
+
+
+def posts_ended(base: str) -> Counter[int]:
+    """POST requests the server has finished, by the status it ended with: its request counter,
+    which RequestContext (the outermost middleware) bumps once the app is done with a request."""
+    ended: Counter[int] = Counter()
+    scrape = httpx.get(f"{base}/metrics", timeout=5)
+    scrape.raise_for_status()
+    for family in text_string_to_metric_families(scrape.text):
+        for sample in family.samples:
+            if sample.name == "backstride_http_requests_total" and sample.labels["method"] == "POST":
+                ended[int(sample.labels["status"])] += int(sample.value)
+    return ended
+
+
+def one_more_ended(base: str, before: Counter[int], within: float = 15) -> int:
+    """Wait until the server has finished exactly one more POST than `before`; its status.
+
+    A server that went on with a request after the client left (and stored it late) has done so
+    by then. A request the server ends without answering is counted as 500 (no status was sent).
+    """
+    deadline = time.monotonic() + within
+    while (total := (ended := posts_ended(base) - before).total()) < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server did not finish the request within {within:.0f} s")
+        time.sleep(0.05)
+    assert total == 1, f"more than one request ended: {dict(ended)}"
+    [status] = ended
+    return status
 
 
 def good_text(api: Api, given_name: str = "Sam") -> str:
@@ -235,16 +268,21 @@ def test_hostile_body_is_refused_and_leaves_nothing_behind(live: Live, endpoint:
     path, key, api = ENDPOINTS[endpoint]
     hostile = CASES[case].build(api)
     expected = CASES[case].fhir if api == "fhir" else CASES[case].v1
-    before = stored(live.database_url)
+    before, ended_before = stored(live.database_url), posts_ended(live.base)
 
     answer = exchange(live.port, head(path, live.keys[key], hostile.headers), hostile.body, hostile.hang_up)
 
+    ended_with = one_more_ended(live.base, ended_before)
     if expected is None:
-        assert answer == b"", f"the client had gone, yet the server answered: {answer[:200]!r}"
+        # The server must not act on what arrived before the client left: no success, even unheard.
+        assert not 200 <= ended_with < 300, f"the client had gone, yet the server succeeded ({ended_with})"
+        if hostile.hang_up == "half":  # our side still listened: nothing may come back
+            assert answer == b"", f"the client had gone, yet the server answered: {answer[:200]!r}"
     else:
         assert answer, "no answer at all"
         status, headers, payload = parse(answer)
         assert status == expected, payload[:500]
+        assert ended_with == expected
         assert_error_document(api, headers, payload)
     assert httpx.get(f"{live.base}/healthz", timeout=5).status_code == 200
     assert stored(live.database_url) == before
