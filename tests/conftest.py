@@ -23,6 +23,7 @@ from services.core import migrations
 from services.core.config import Settings
 from services.core.db import Database, get_session, unit_of_work
 from tests.factories import TEST_SETTINGS, make_clinic
+from tests.postgres_cluster import postgres_required
 
 PG_ADMIN_DSN = os.environ.get("BACKSTRIDE_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
 
@@ -42,12 +43,23 @@ def _postgres_reachable() -> bool:
 def _backends() -> list[str]:
     if _postgres_reachable():
         return ["sqlite", "postgresql"]
-    if os.environ.get("BACKSTRIDE_REQUIRE_POSTGRES") or os.environ.get("CI"):
+    if postgres_required():
         raise RuntimeError(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
     return ["sqlite"]
 
 
 BACKENDS = _backends()
+
+
+def live_backend() -> str:
+    """The database for a test that runs the service as a real server: PostgreSQL, as in production.
+    SQLite stands in only where PostgreSQL is neither reachable nor required; where it is required
+    (BACKSTRIDE_REQUIRE_POSTGRES=1, as .ci/run sets, or CI), its absence fails the test."""
+    if "postgresql" in BACKENDS:
+        return "postgresql"
+    if postgres_required():
+        pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
+    return "sqlite"
 
 
 def pytest_report_header() -> str:

@@ -25,12 +25,11 @@ from sqlalchemy import text
 
 from services.core import migrations
 from services.core.db import Database
-from tests.conftest import BACKENDS, create_scratch_database, drop_scratch_database
+from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
 from tests.export.test_fhir_router import response_for
 from tests.factories import intake_body, make_clinic
 from tests.live import serve
 
-BACKEND = BACKENDS[-1]  # PostgreSQL whenever it is reachable (CI requires it)
 LIMIT = 64 * 1024
 TABLES = ("intakes", "referrals", "referral_events", "export_items")
 Api = Literal["v1", "fhir"]
@@ -49,7 +48,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    url, name = create_scratch_database(BACKEND, str(tmp_path_factory.mktemp("bodies")))
+    url, name = create_scratch_database(live_backend(), str(tmp_path_factory.mktemp("bodies")))
     try:
         migrations.upgrade(url)
         secret, publishable = asyncio.run(committed_clinic(url))

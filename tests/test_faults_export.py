@@ -25,11 +25,10 @@ import pytest
 
 from services.core import migrations
 from services.core.db import Database
-from tests.conftest import BACKENDS, create_scratch_database, drop_scratch_database
+from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
 from tests.factories import intake_body, make_clinic, make_user
 from tests.live import free_port, serve, wait_ready
 
-BACKEND = BACKENDS[-1]  # PostgreSQL whenever it is reachable (CI requires it)
 BACKSTRIDE = str(Path(sys.executable).with_name("backstride"))
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "e" * 40
@@ -102,7 +101,7 @@ async def committed_clinic(url: str) -> Clinic:
 
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
-    url, name = create_scratch_database(BACKEND, str(tmp_path))
+    url, name = create_scratch_database(live_backend(), str(tmp_path))
     try:
         migrations.upgrade(url)
         yield url
