@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -46,8 +46,8 @@ async def targets(session: AsyncSession, clinic: ClinicCreated) -> Targets:
 def admin_routes(targets: Targets) -> list[tuple[str, str]]:
     """(method, path) of every admin page and action, with this clinic's ids filled in."""
     found = []
-    for route in admin_router.routes:
-        if not isinstance(route, APIRoute) or not route.path.startswith("/ui/admin"):
+    for route in iter_route_contexts(admin_router.routes):  # the routers it includes too
+        if not route.path or not route.path.startswith("/ui/admin"):
             continue
         for method in route.methods or ():
             actions = ["role", "disable", "enable", "reset"] if "{action}" in route.path else [""]
