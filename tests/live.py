@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -37,23 +38,25 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 120)
 def serve(env: dict[str, str], workers: int = 1, app: str = "services.asgi:app") -> Iterator[str]:
     """Run `uvicorn <app>` in its own process; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--timeout-graceful-shutdown",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, **env},
-    )
+    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers),
+               "--timeout-graceful-shutdown", "2", "--log-level", "warning"]  # fmt: skip
+    with running(command, env, port) as base:
+        yield base
+
+
+@contextmanager
+def backstride_serve(env: dict[str, str]) -> Iterator[str]:
+    """Run `backstride serve`, as production runs it (its uvicorn options: proxy headers, logging);
+    yields its base URL."""
+    port = free_port()
+    with running([str(Path(sys.executable).with_name("backstride")), "serve", "--port", str(port)], env, port) as base:
+        yield base
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """`command`, serving on 127.0.0.1:`port`, until the block ends."""
+    process = subprocess.Popen(command, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process)
