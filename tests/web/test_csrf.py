@@ -68,6 +68,7 @@ FORMS: dict[str, dict[str, str]] = {
 }
 # Forms that store nothing even when they work: the connection test only calls the EHR.
 CHANGES_NOTHING = {"/ui/admin/integration/test"}
+FOREIGN = "https://evil.example"
 VERSIONED = {"/ui/referrals/{referral_id}/urgency", "/ui/referrals/{referral_id}/transition"}
 
 
@@ -178,7 +179,7 @@ async def test_every_ui_form_refuses_a_missing_wrong_or_other_sessions_token(
     assert len({own, *others.values()}) == 3  # each session has a token of its own
     bad: dict[str, str | None] = {"no token": None, "an empty token": "", "a wrong token": "0" * 64, **others}
 
-    async def post(template: str, token: str | None) -> httpx.Response:
+    async def post(template: str, token: str | None, origin: str | None = None) -> httpx.Response:
         path = template.format(**world.ids)
         data = dict(FORMS[template])
         if template in VERSIONED:
@@ -187,7 +188,7 @@ async def test_every_ui_form_refuses_a_missing_wrong_or_other_sessions_token(
             data["version"] = str(referral.version)
         if token is not None:
             data["csrf"] = token
-        return await client.post(path, data=data)
+        return await client.post(path, data=data, headers={"Origin": origin} if origin else None)
 
     # Refused, every form, every wrong token; and nothing in the clinic changed.
     before = await snapshot(session, clinic.clinic_id)
@@ -195,6 +196,9 @@ async def test_every_ui_form_refuses_a_missing_wrong_or_other_sessions_token(
         for what, token in bad.items():
             response = await post(template, token)
             assert refused_for_csrf(response), (template, what, response.status_code, response.headers.get("location"))
+        # The right token, from a page of another site (README: every UI POST from our own origin).
+        response = await post(template, own, origin=FOREIGN)
+        assert refused_for_csrf(response), (template, "another origin", response.status_code)
         assert await snapshot(session, clinic.clinic_id) == before, template
     assert (await client.get("/ui")).status_code == 200  # still logged in: the logouts were refused
 
@@ -245,6 +249,9 @@ async def test_the_login_form_needs_the_token_of_its_own_cookie(
         # The page's token without its cookie: what a foreign page could copy, not send.
         response = await cookieless.post("/ui/login", data={**credentials, "csrf": own})
         assert response.status_code == 403 and "bs_session" not in cookieless.cookies
+        response = await client.post("/ui/login", data={**credentials, "csrf": own}, headers={"Origin": FOREIGN})
+        assert response.status_code == 403 and "bs_session" not in client.cookies
+        own = TOKEN.search(response.text).group(1)  # type: ignore[union-attr]
         assert await sessions_of(session, physio) == 0  # nobody was logged in
         done = await client.post("/ui/login", data={**credentials, "csrf": own})
     assert done.status_code == 303 and done.headers["location"] == "/ui" and "bs_session" in client.cookies
