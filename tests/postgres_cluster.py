@@ -11,10 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.live import free_port
 
 PROGRAMS = ("initdb", "pg_ctl", "postgres")
 
@@ -86,3 +90,51 @@ def server_bin_dir() -> Path:
             pytest.fail(f"{message}, and PostgreSQL is required here (BACKSTRIDE_REQUIRE_POSTGRES or CI)")
         pytest.skip(message)
     return found
+
+
+def as_postgres(*command: str) -> list[str]:
+    # initdb and postgres refuse to run as root.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster on a free port (trust auth, user root, fsync off)."""
+
+    def __init__(self, root: Path, bin_dir: Path) -> None:
+        self.bin, self.data, self.log, self.port = bin_dir, root / "data", root / "postgres.log", free_port()
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+        initdb = [str(self.bin / "initdb"), "-D", str(self.data), "-U", "root", "--auth=trust", "-E", "UTF8"]
+        subprocess.run(as_postgres(*initdb), check=True, capture_output=True, timeout=120)
+        self.options = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+    def ctl(self, *action: str, check: bool = True) -> None:
+        # The server's output goes to a log file: a pipe would be held open by the postmaster.
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w"]
+        subprocess.run(
+            as_postgres(*command, *action),
+            check=check,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://root@127.0.0.1:{self.port}/postgres"
+
+
+@contextmanager
+def private_cluster() -> Iterator[Cluster]:
+    """A started cluster, stopped and removed afterwards (skips, or fails where required, without
+    PostgreSQL's server programs)."""
+    bin_dir = server_bin_dir()
+    # Not pytest's tmp_path: the postgres user must be able to reach the folder.
+    root = Path(tempfile.mkdtemp(prefix="backstride-pg-"))
+    try:
+        cluster = Cluster(root, bin_dir)
+        cluster.ctl("start")
+        yield cluster
+        cluster.ctl("-m", "immediate", "stop", check=False)  # a failed test may have left it stopped
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -10,10 +10,8 @@ required (CI), where that fails.
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -26,49 +24,16 @@ import pytest
 
 from services.core import migrations
 from tests.factories import intake_body
-from tests.live import free_port, serve
-from tests.postgres_cluster import server_bin_dir
+from tests.live import serve
+from tests.postgres_cluster import Cluster, private_cluster
 
 BACKSTRIDE = str(Path(sys.executable).with_name("backstride"))
 
 
-def as_postgres(*command: str) -> list[str]:
-    # initdb and postgres refuse to run as root.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
-
-
-class Cluster:
-    def __init__(self, root: Path, bin_dir: Path) -> None:
-        self.bin, self.data, self.log, self.port = bin_dir, root / "data", root / "postgres.log", free_port()
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres")
-        initdb = [str(self.bin / "initdb"), "-D", str(self.data), "-U", "root", "--auth=trust", "-E", "UTF8"]
-        subprocess.run(as_postgres(*initdb), check=True, capture_output=True)
-        self.options = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-    def ctl(self, *action: str) -> None:
-        # The server's output goes to a log file: a pipe would be held open by the postmaster.
-        pg_ctl = str(self.bin / "pg_ctl")
-        command = [pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w", *action]
-        subprocess.run(
-            as_postgres(*command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://root@127.0.0.1:{self.port}/postgres"
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    bin_dir = server_bin_dir()
-    # Not pytest's tmp_path: the postgres user must be able to reach the folder.
-    root = Path(tempfile.mkdtemp(prefix="backstride-pg-"))
-    cluster = Cluster(root, bin_dir)
-    cluster.ctl("start")
-    yield cluster
-    cluster.ctl("-m", "immediate", "stop")
-    shutil.rmtree(root, ignore_errors=True)
+    with private_cluster() as started:
+        yield started
 
 
 def test_restart_under_load_loses_no_accepted_intake(cluster: Cluster) -> None:

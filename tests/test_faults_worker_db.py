@@ -13,12 +13,9 @@ so the machine's server is not disturbed.
 """
 
 import asyncio
-import glob
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +28,8 @@ import pytest
 from services.core import migrations
 from services.core.db import Database
 from tests.factories import intake_body, make_clinic
-from tests.live import free_port, serve
+from tests.live import serve
+from tests.postgres_cluster import Cluster, private_cluster
 from tests.test_faults_export import Receiver, wait_for
 
 BACKSTRIDE = str(Path(sys.executable).with_name("backstride"))
@@ -48,64 +46,10 @@ WORKER_SETTINGS = {
 BEFORE, AFTER = 20, 4  # intakes submitted before the restart, and after it
 
 
-def postgres_bin() -> Path | None:
-    """The folder of the installed PostgreSQL's server programs (initdb, pg_ctl)."""
-    candidates: list[Path] = []
-    try:
-        found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=10)
-        candidates.append(Path(found.stdout.strip()))
-    except (OSError, subprocess.SubprocessError):
-        pass
-    candidates += [Path(p).parent for p in sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)]
-    if initdb := shutil.which("initdb"):
-        candidates.append(Path(initdb).resolve().parent)
-    return next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
-
-
-def as_postgres(*command: str) -> list[str]:
-    # initdb and postgres refuse to run as root.
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
-
-
-class Cluster:
-    def __init__(self, bindir: Path, root: Path) -> None:
-        self.bin, self.data, self.log, self.port = bindir, root / "data", root / "postgres.log", free_port()
-        if os.geteuid() == 0:
-            shutil.chown(root, "postgres")
-        initdb = [str(bindir / "initdb"), "-D", str(self.data), "-U", "root", "--auth=trust", "-E", "UTF8"]
-        subprocess.run(as_postgres(*initdb), check=True, capture_output=True, timeout=120)
-        self.options = f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-    def ctl(self, *action: str, check: bool = True) -> None:
-        # The server's output goes to a log file: a pipe would be held open by the postmaster.
-        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w"]
-        subprocess.run(
-            as_postgres(*command, *action),
-            check=check,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://root@127.0.0.1:{self.port}/postgres"
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    bindir = postgres_bin()
-    if bindir is None:
-        if os.environ.get("BACKSTRIDE_REQUIRE_POSTGRES") or os.environ.get("CI"):
-            pytest.fail("PostgreSQL's server programs (initdb, pg_ctl) are required here but not found")
-        pytest.skip("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
-    # Not pytest's tmp_path: the postgres user must be able to reach the folder.
-    root = Path(tempfile.mkdtemp(prefix="backstride-pg-"))
-    cluster = Cluster(bindir, root)
-    cluster.ctl("start")
-    yield cluster
-    cluster.ctl("-m", "immediate", "stop", check=False)  # a failed test may have left it stopped
-    shutil.rmtree(root, ignore_errors=True)
+    with private_cluster() as started:
+        yield started
 
 
 @pytest.fixture
