@@ -14,11 +14,9 @@ import httpx
 from services.accounts.schemas import Role
 from services.core import migrations
 from services.core.db import Database
-from tests.conftest import BACKENDS, create_scratch_database, drop_scratch_database
+from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
 from tests.factories import TEST_SETTINGS, intake_body, make_clinic, make_user
 from tests.live import serve
-
-BACKEND = BACKENDS[-1]  # PostgreSQL whenever it is reachable (CI requires it: BACKSTRIDE_REQUIRE_POSTGRES=1)
 
 
 @dataclass
@@ -64,7 +62,8 @@ async def _committed(url: str, roles: dict[str, Role]) -> tuple[str, dict[str, t
 def live_clinic(tmp_path: Path, roles: dict[str, Role], workers: int = 2) -> Iterator[LiveClinic]:
     """A fresh migrated database (PostgreSQL when reachable), a clinic with these users, and the
     API serving it with `workers` processes."""
-    url, name = create_scratch_database(BACKEND, str(tmp_path))
+    backend = live_backend()  # PostgreSQL; fails where it is required but missing (CI)
+    url, name = create_scratch_database(backend, str(tmp_path))
     try:
         migrations.upgrade(url)
         secret_key, users = asyncio.run(_committed(url, roles))
@@ -74,7 +73,7 @@ def live_clinic(tmp_path: Path, roles: dict[str, Role], workers: int = 2) -> Ite
             "BACKSTRIDE_ENV": "test",
             "KEY_CACHE_SECONDS": "0",
         }
-        with serve(env, workers=workers if BACKEND == "postgresql" else 1) as base:
+        with serve(env, workers=workers if backend == "postgresql" else 1) as base:
             yield LiveClinic(base, url, secret_key, users)
     finally:
         drop_scratch_database(name)

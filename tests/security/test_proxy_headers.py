@@ -14,11 +14,10 @@ import pytest
 
 from services.core import migrations
 from services.core.db import Database
-from tests.conftest import BACKENDS, create_scratch_database, drop_scratch_database
+from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
 from tests.factories import intake_body, make_clinic, make_user
 from tests.live import backstride_serve
 
-BACKEND = BACKENDS[-1]  # PostgreSQL whenever it is reachable, as in production
 ORIGIN = "https://clinic.example"
 LIMIT = 2  # intakes a minute per publishable key and client address
 CLIENT_A, CLIENT_B = "203.0.113.7", "198.51.100.23"
@@ -45,7 +44,7 @@ async def seed(url: str) -> Seed:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
-    url, name = create_scratch_database(BACKEND, str(tmp_path_factory.mktemp("proxy")))
+    url, name = create_scratch_database(live_backend(), str(tmp_path_factory.mktemp("proxy")))
     try:
         migrations.upgrade(url)
         yield asyncio.run(seed(url))
