@@ -11,6 +11,7 @@ import logging
 import random
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,16 @@ from services.export.smart import TokenRefused, Tokens, TokenUnavailable
 
 log = logging.getLogger("backstride.worker")
 MAX_RETRY_AFTER = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed item, with its clinic's integration and what it sends (both read with the batch;
+    None when not found there)."""
+
+    item: ExportItem
+    integration: FhirIntegration | None
+    record: service.DeliveryRecord | None
 
 
 class Worker:
@@ -62,38 +73,29 @@ class Worker:
             sender = Sender(http, self.tokens, self.guarded, self.allowed)
             while not self.stopping.is_set():
                 try:
-                    items, integrations, records = await self._claim()
+                    jobs = await self._claim()
                 except (DBAPIError, ConnectionError, TimeoutError) as exc:  # the database is away: wait, go on
                     if drain:  # a one-off run reports it rather than waiting
                         raise
                     log.warning("cannot claim exports: %s", type(exc).__name__)
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
-                if not items:
+                if not jobs:
                     if drain:
                         break
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
-                outcomes = await asyncio.gather(
-                    *(
-                        self._deliver_safely(
-                            sender, item, integrations.get(item.clinic_id), records.get(item.referral_id)
-                        )
-                        for item in items
-                    )
-                )
-                await self._record_delivered([item.id for item, ok in zip(items, outcomes, strict=True) if ok])
-                attempted += len(items)
+                outcomes = await asyncio.gather(*(self._deliver_safely(sender, job) for job in jobs))
+                await self._record_delivered([job.item.id for job, ok in zip(jobs, outcomes, strict=True) if ok])
+                attempted += len(jobs)
         return attempted
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):  # woken early by stop()
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
 
-    async def _claim(
-        self,
-    ) -> tuple[list[ExportItem], dict[uuid.UUID, FhirIntegration], dict[uuid.UUID, service.DeliveryRecord]]:
-        """A batch of due items, with their clinics' integrations and what they send, read once
+    async def _claim(self) -> list[Job]:
+        """A batch of due items, each with its clinic's integration and what it sends, read once
         per batch, not per item."""
         lease = timedelta(seconds=self.settings.export_lease_seconds)
         async with self.database.sessionmaker() as session, session.begin():
@@ -113,21 +115,16 @@ class Worker:
                 # so only its own export fails (and says why), not the batch
                 log.warning("batch read failed (%s): reading each export alone", type(exc).__name__)
                 records = {}
-            return items, integrations, records
+            return [Job(i, integrations.get(i.clinic_id), records.get(i.referral_id)) for i in items]
 
     async def _signing_key(self, clinic_id: uuid.UUID, algorithm: str) -> IntegrationKey | None:
         async with self.database.sessionmaker() as session:
             return await service.signing_key(session, clinic_id, algorithm)
 
-    async def _deliver_safely(
-        self,
-        sender: Sender,
-        item: ExportItem,
-        integration: FhirIntegration | None,
-        record: service.DeliveryRecord | None,
-    ) -> bool:
+    async def _deliver_safely(self, sender: Sender, job: Job) -> bool:
         """One item's delivery: True if the receiver took it (recorded with the batch); any other
         outcome is recorded on the item here, never lost in the batch."""
+        item = job.item
         if self.stopping.is_set():  # not started: hand it back untouched
             async with self.database.sessionmaker() as session, session.begin():
                 await OutboxRepository(session).release(item.id, self.owner)
@@ -136,7 +133,7 @@ class Worker:
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    return await self._deliver(sender, item, integration, record)
+                    return await self._deliver(sender, job)
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
@@ -147,14 +144,9 @@ class Worker:
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
         return False
 
-    async def _deliver(
-        self,
-        sender: Sender,
-        item: ExportItem,
-        integration: FhirIntegration | None,
-        record: service.DeliveryRecord | None,
-    ) -> bool:
+    async def _deliver(self, sender: Sender, job: Job) -> bool:
         """Send the item's Bundle; True if the receiver took it, else the outcome is recorded here."""
+        item, integration, record = job.item, job.integration, job.record
         if integration is None or not integration.enabled:  # disabled (as read with the batch): wait
             await self._finish(item, attempts=item.attempts - 1, last_error="integration disabled")
             return False
