@@ -27,8 +27,10 @@ from services.core.principal import Principal
 from services.export import service as export
 from services.export.fhir.identifiers import QUESTIONNAIRE_URL, QUESTIONNAIRE_VERSION
 from services.export.fhir.questionnaire import to_questionnaire_response
+from services.export.models import ExportItem
 from services.export.schemas import IntegrationIn
-from services.intake.schemas import StoredIntake
+from services.intake import service as intake
+from services.intake.schemas import IntakeIn, StoredIntake
 from services.triage import service as triage_service
 from services.triage.schemas import Answers, TriageResult, age_on
 
@@ -139,6 +141,16 @@ def same_age_today(birth_date: str, intake_date: date, today: date) -> str:
 async def make_clinic(session: AsyncSession, origins: list[str] | None = None) -> ClinicCreated:
     slug = f"clinic-{uuid.uuid4().hex[:10]}"
     return await clinics.create_clinic(session, name=f"Clinic {slug}", slug=slug, origins=origins or [])
+
+
+async def make_dead_export(session: AsyncSession, clinic: ClinicCreated, last_error: str = "HTTP 400") -> ExportItem:
+    """An intake of the clinic (so a referral), and a dead export of that referral (flushed)."""
+    created, _ = await intake.submit(session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None)
+    item = ExportItem(clinic_id=clinic.clinic_id, referral_id=created.referral.id, event="referral.created",
+                      status="dead", attempts=8, last_error=last_error)  # fmt: skip
+    session.add(item)
+    await session.flush()
+    return item
 
 
 def secret_principal(clinic: ClinicCreated) -> Principal:

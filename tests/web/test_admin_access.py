@@ -17,10 +17,8 @@ from services.clinics import service as clinics
 from services.clinics.models import AdminEvent, ApiKey
 from services.clinics.schemas import ClinicCreated
 from services.export.models import ExportItem
-from services.intake import service as intake
-from services.intake.schemas import IntakeIn
 from services.web.admin.router import router as admin_router
-from tests.factories import intake_body, make_clinic, make_user, secret_principal, ui_login
+from tests.factories import make_clinic, make_dead_export, make_user, ui_login
 
 
 @dataclass
@@ -35,11 +33,7 @@ async def targets(session: AsyncSession, clinic: ClinicCreated) -> Targets:
     """A physio, a key and a dead export of the clinic: what the actions would change."""
     physio, _ = await make_user(session, clinic.slug)
     key = await clinics.create_key(session, clinic.clinic_id, "secret")
-    created, _ = await intake.submit(session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None)
-    item = ExportItem(clinic_id=clinic.clinic_id, referral_id=created.referral.id, event="referral.created",
-                      status="dead", attempts=8, last_error="HTTP 400: error invariant")  # fmt: skip
-    session.add(item)
-    await session.flush()
+    item = await make_dead_export(session, clinic, "HTTP 400: error invariant")
     return Targets(physio, key.id, item.id)
 
 

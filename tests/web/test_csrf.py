@@ -27,11 +27,9 @@ from services.clinics.models import AdminEvent, ApiKey, Clinic
 from services.clinics.schemas import ClinicCreated
 from services.core.db import utcnow
 from services.export.models import ExportItem, FhirIntegration
-from services.intake import service as intake
-from services.intake.schemas import IntakeIn
 from services.notifications.models import NotificationItem, NotificationSettings
 from services.referrals.models import Referral, ReferralEvent
-from tests.factories import intake_body, make_user, secret_principal, ui_login
+from tests.factories import make_dead_export, make_user, ui_login
 
 TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -130,15 +128,13 @@ async def world(session: AsyncSession, clinic: ClinicCreated) -> World:
     """A referral, a physio to act on, a key, a dead export and a dead announcement of the clinic."""
     target, _ = await make_user(session, clinic.slug)
     key = await clinics.create_key(session, clinic.clinic_id, "secret")
-    created, _ = await intake.submit(session, secret_principal(clinic), IntakeIn.model_validate(intake_body()), None)
-    export = ExportItem(clinic_id=clinic.clinic_id, referral_id=created.referral.id, event="referral.created",
-                        status="dead", attempts=8, last_error="HTTP 400")  # fmt: skip
-    item = NotificationItem(clinic_id=clinic.clinic_id, referral_id=created.referral.id, kind="new", channel="email",
+    export = await make_dead_export(session, clinic)
+    item = NotificationItem(clinic_id=clinic.clinic_id, referral_id=export.referral_id, kind="new", channel="email",
                             target="duty@clinic.example", urgency="urgent", due_at=utcnow(), status="dead",
                             attempts=5, last_error="SMTP 550")  # fmt: skip
-    session.add_all([export, item])
+    session.add(item)
     await session.flush()
-    ids = {"referral_id": created.referral.id, "user_id": target.id, "key_id": key.id, "export_id": export.id,
+    ids = {"referral_id": export.referral_id, "user_id": target.id, "key_id": key.id, "export_id": export.id,
            "item_id": item.id}  # fmt: skip
     return World(clinic, ids)
 
