@@ -1,6 +1,7 @@
 """As a runner and a physio would use it, in headless Chromium. Screenshots of each step
 are written to artifacts/screenshots/ (not committed)."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -95,6 +96,42 @@ async def test_runner_with_an_emergency(browser: Browser, site: Site) -> None:
     assert await emergency.get_attribute("role") == "alert"
     await shot(page, "emergency-result")
     assert await page.evaluate("window.received") == [{"type": "backstride:submitted", "urgency": "emergency"}]
+
+
+async def test_a_runner_who_answers_before_the_script_has_loaded_still_moves_on(
+    browser: Browser, site: Site, database: Database
+) -> None:
+    """A slow connection: the questions are there before form.js is. Next only shows once the
+    script can act on it, so a press is never lost (CI once pressed it too early, and the
+    runner was left on a page whose Next did nothing)."""
+    page = await browser.new_page()
+
+    async def late(route: Route) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await page.route("**/static/form.js", late)
+    await page.goto(site.host, wait_until="domcontentloaded")  # not "load": that waits for the form's script
+    form = page.frame_locator("iframe")
+    await expect(form.locator("#step-you")).to_be_visible()
+    await expect(form.locator("#step-you .next")).to_be_hidden()  # nothing to press yet
+    await fill_form(page, form, BENIGN, "late-script")
+    await form.locator("#submit").click()
+    await expect(form.locator("#result")).to_be_visible()
+    assert await intakes(database, site) == 1
+
+
+async def test_without_the_script_the_form_is_one_page_with_no_dead_buttons(browser: Browser, site: Site) -> None:
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    await page.goto(f"{site.api}/embed/form?key={site.clinic.publishable_key}")
+    for step in form_steps():
+        await expect(page.locator(f"#step-{step.id}")).to_be_visible()
+    await expect(page.locator(".next")).to_have_count(len(form_steps()) - 1)
+    for button in await page.locator(".next, .back").all():
+        await expect(button).to_be_hidden()
+    await expect(page.locator("#submit")).to_be_visible()
+    await context.close()
 
 
 async def test_field_only_asked_when_relevant_and_server_errors_shown(browser: Browser, site: Site) -> None:

@@ -195,4 +195,5 @@
 
   toggleConditional();
   show(0);
+  form.querySelectorAll(".next, .back").forEach(function (button) { button.hidden = false; });
 })();
