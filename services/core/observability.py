@@ -27,6 +27,8 @@ EXPORTS = Counter("backstride_export_attempts_total", "Export delivery attempts,
 EXPORT_QUEUE = Gauge("backstride_export_items", "Export items, by status", ["status"])
 EXPORT_LAG = Gauge("backstride_export_lag_seconds", "Age of the oldest due, undelivered export")
 
+CLIENT_CLOSED = 499
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -61,7 +63,7 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
-        started, status = time.perf_counter(), 500
+        started, status, client_gone = time.perf_counter(), 0, False
 
         async def tagged(message: Message) -> None:
             nonlocal status
@@ -70,11 +72,20 @@ class RequestContext:
                 message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
             await send(message)
 
+        async def watched() -> Message:
+            nonlocal client_gone
+            message = await receive()
+            client_gone = client_gone or message["type"] == "http.disconnect"
+            return message
+
         try:
-            await self.app(scope, receive, tagged)
+            await self.app(scope, watched, tagged)
         finally:
+            # Nothing sent: 499 (nginx's "client closed request") when the client hung up first, so
+            # monitoring does not count hang-ups as server errors; otherwise the app failed (500).
+            ended = status or (CLIENT_CLOSED if client_gone else 500)
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            REQUESTS.labels(scope["method"], route, str(ended)).inc()
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
             request_id.reset(token)
 

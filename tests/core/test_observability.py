@@ -6,8 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
-from services.core.observability import HideLinkTokens, JsonFormatter, log_config, request_id
+from services.core.observability import REQUESTS, HideLinkTokens, JsonFormatter, RequestContext, log_config, request_id
 from tests.factories import intake_body
 
 SECRETS = ["Zebedee", "Quixote-Family", "MRN-SECRET-77", "zebedee@private.example", "xylophone-notes"]
@@ -40,6 +42,46 @@ async def test_metrics_count_requests_and_intakes_and_name_no_patient(
     assert "backstride_export_items" in text and "backstride_export_lag_seconds" in text
     for secret in SECRETS:
         assert secret not in text, secret
+
+
+def requests_counted(method: str, status: str) -> float:
+    return sum(
+        sample.value
+        for metric in REQUESTS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels["method"] == method and sample.labels["status"] == status
+    )
+
+
+async def test_a_request_the_client_abandoned_counts_as_499_and_a_failure_as_500(app: FastAPI) -> None:
+    """A hang-up mid-body is the client's doing: counted as a server error, it would page someone."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "path": "/v1/intakes", "raw_path": b"/v1/intakes", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"500")],
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80), "scheme": "http"}  # fmt: skip
+    sent: list[Message] = []
+
+    async def hung_up() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    before = requests_counted("POST", "499"), requests_counted("POST", "500")
+    await app(scope, hung_up, send)
+    assert sent == []  # nobody to answer
+    assert (requests_counted("POST", "499"), requests_counted("POST", "500")) == (before[0] + 1, before[1])
+
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("a bug, not a hang-up")
+
+    with pytest.raises(RuntimeError):
+        await RequestContext(broken)(scope, no_body, send)
+    assert requests_counted("POST", "500") == before[1] + 1
+
+
+async def no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 async def test_request_ids_are_given_and_echoed(client: httpx.AsyncClient) -> None:
