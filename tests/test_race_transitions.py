@@ -1,5 +1,6 @@
-"""Writers racing one transition with the same If-Match: exactly one wins (README, "Optimistic
-concurrency": the UPDATE itself re-checks the version, so two racing writers cannot both succeed).
+"""Writers racing one transition, or one urgency change, with the same If-Match: exactly one wins
+(README, "Optimistic concurrency": the UPDATE itself re-checks the version, so two racing writers
+cannot both succeed).
 
 A real server with two worker processes on PostgreSQL (when reachable, as CI requires); the
 racing requests leave together, each on a connection opened beforehand, round after round.
@@ -17,6 +18,7 @@ from tests.race_clinic import LiveClinic, live_clinic
 ROUNDS = 8
 RACERS = 4
 PHYSIOS = [f"physio{n}" for n in range(RACERS)]
+URGENCIES = ["emergency", "urgent", "routine", "self_care"]
 
 
 async def race(base: str, attempts: list[tuple[dict[str, str], dict[str, Any]]], path: str) -> list[httpx.Response]:
@@ -47,10 +49,14 @@ def one_winner(responses: list[httpx.Response]) -> httpx.Response:
     return next(r for r in responses if r.status_code == 200)
 
 
-def transitions(http: httpx.Client, referral_id: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+def events(http: httpx.Client, referral_id: str, headers: dict[str, str], *actions: str) -> list[dict[str, Any]]:
     response = http.get(f"/v1/referrals/{referral_id}/events", params={"limit": 100}, headers=headers)
     assert response.status_code == 200, response.text
-    return [e for e in response.json()["items"] if e["action"] in ("transitioned", "claimed")]
+    return [e for e in response.json()["items"] if e["action"] in actions]
+
+
+def transitions(http: httpx.Client, referral_id: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    return events(http, referral_id, headers, "transitioned", "claimed")
 
 
 def version(http: httpx.Client, referral_id: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -83,6 +89,22 @@ def run_rounds(clinic: LiveClinic) -> None:
             moves = transitions(http, referral_id, clinic.key())
             assert [(e["from_status"], e["to_status"]) for e in moves] == [("new", "in_review")], moves
             assert moves[0]["note"] == f"mine: {reviewer}"  # the winner's own write, no one else's
+
+            # Every physio sets another urgency at once with the same If-Match. The status stays, so
+            # here only the version check can stop a second writer.
+            if_match = {"If-Match": f'"{now}"'}
+            attempts = [
+                ({**physios[p], **if_match}, {"urgency": urgency, "reason": f"mine: {p}"})
+                for p, urgency in zip(PHYSIOS, URGENCIES, strict=True)
+            ]
+            path = f"/v1/referrals/{referral_id}/urgency"
+            winner = one_winner(asyncio.run(race(clinic.base, attempts, path)))
+            now, referral = version(http, referral_id, clinic.key())
+            assert now == int(winner.headers["etag"].strip('"')) == before + 2, (n, before, now)
+            assert referral["urgency"] == winner.json()["urgency"]
+            changes = events(http, referral_id, clinic.key(), "urgency_changed")
+            assert [e["detail"]["to"]["urgency"] for e in changes] == [referral["urgency"]], changes
+            path = f"/v1/referrals/{referral_id}/transitions"
 
             # The reviewer accepts and declines at once, from several tabs, with the same If-Match.
             if_match = {"If-Match": f'"{now}"'}
