@@ -15,7 +15,6 @@ from services.export.fhir import transaction
 from services.export.models import FhirIntegration
 from services.export.smart import Tokens
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_ANSWER_BYTES = 1 << 20
 MAX_ERROR = 1000  # characters of last_error
 

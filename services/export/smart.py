@@ -18,7 +18,6 @@ from services.core.db import utcnow
 from services.export.keys import ASSERTION_TYPE, client_assertion
 from services.export.models import FhirIntegration, IntegrationKey
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 DEFAULT_LIFETIME = 300  # seconds, when the token endpoint does not say (RFC 6749 leaves it optional)
 MAX_ANSWER_BYTES = 64 * 1024
 
@@ -98,7 +97,7 @@ class Tokens:
         async with http.post(token_url, data=form, headers=headers, allow_redirects=False, proxy=proxy) as answer:
             status = answer.status
             body = await answer.content.read(MAX_ANSWER_BYTES)
-        if status in RETRYABLE:
+        if status in outbound.RETRYABLE:
             raise TokenUnavailable(f"token endpoint: HTTP {status}")
         answered = _json(body)
         if status != 200:

@@ -24,7 +24,7 @@ from services.core.config import Settings
 from services.core.db import Database, utcnow
 from services.core.observability import EXPORTS
 from services.export import service
-from services.export.delivery import RETRYABLE, Sender, outcome
+from services.export.delivery import Sender, outcome
 from services.export.delivery import retry_after as parse_retry_after
 from services.export.fhir.transaction import UnreadableResponse
 from services.export.models import ExportItem, FhirIntegration, IntegrationKey
@@ -180,7 +180,7 @@ class Worker:
         if answer.ok:
             EXPORTS.labels("delivered").inc()
             return True
-        if answer.status in RETRYABLE:
+        if answer.status in outbound.RETRYABLE:
             await self._retry(item, f"HTTP {answer.status}", parse_retry_after(answer.retry_after))
         else:  # the server refused the Bundle itself: retrying the same Bundle will not help
             await self._dead(item, outcome(answer))

@@ -28,7 +28,6 @@ from services.notifications.models import NotificationItem, NotificationSettings
 from services.notifications.repository import OutboxRepository
 
 log = logging.getLogger("backstride.notifier")
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
@@ -184,7 +183,7 @@ class Notifier:
             # last_error cannot be used to map a network.
             raise Failed("could not connect", retry=True) from exc
         if not 200 <= status < 300:
-            raise Failed(f"HTTP {status}", retry=status in RETRYABLE, retry_after=_retry_after(wait))
+            raise Failed(f"HTTP {status}", retry=status in outbound.RETRYABLE, retry_after=_retry_after(wait))
 
     async def _retry(self, item: NotificationItem, failed: Failed) -> None:
         if item.attempts >= self.settings.notify_max_attempts:
