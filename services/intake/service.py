@@ -2,11 +2,13 @@
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import InsertBatch, utcnow
@@ -28,6 +30,8 @@ from services.referrals import service as referrals
 from services.referrals.schemas import ReferralOut
 from services.triage import service as triage
 from services.triage.schemas import V2_QUESTIONS, drop_unanswered
+
+log = logging.getLogger("backstride.intake")
 
 
 class IdempotencyKeyReused(Unprocessable):
@@ -170,12 +174,16 @@ async def get(session: AsyncSession, principal: Principal, intake_id: uuid.UUID)
 
 async def stored(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake:
     """The intake's answers as accepted, without its referral."""
+    return _stored(await _kept_row(session, clinic_id, intake_id))
+
+
+async def _kept_row(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> Intake:
     intake = await IntakeRepository(session, clinic_id).get(intake_id)
     if intake is None:
         raise IntakeNotFound(f"no intake {intake_id}")
     if intake.erased_at is not None:
         raise IntakeErased(f"the patient data of intake {intake_id} was erased")
-    return _stored(intake)
+    return intake
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,35 @@ async def kept_by_ids(session: AsyncSession, clinic_id: uuid.UUID, intake_ids: l
     """These intakes of the clinic, not erased, oldest first (another clinic's ids are not found)."""
     rows = await IntakeRepository(session, clinic_id).kept_by_ids(intake_ids)
     return [Candidate(_stored(row), row.submitted_via) for row in rows]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored intake the code cannot read any more (a bug, a hand edit, a model made stricter)."""
+
+    intake_id: uuid.UUID
+
+
+def _readable(row: Intake) -> StoredIntake | Unreadable:
+    try:
+        return _stored(row)
+    except ValidationError as exc:  # ids and counts only: the errors quote the answers
+        log.error("stored intake %s cannot be read (%d validation errors)", row.id, exc.error_count())
+        return Unreadable(row.id)
+
+
+async def shown_by_ids(
+    session: AsyncSession, clinic_id: uuid.UUID, intake_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, StoredIntake | Unreadable]:
+    """Pages that list intakes: one the code cannot read is marked, so it cannot hide the others
+    (a queue that fails as a whole hides its emergencies too). Erased ones are left out."""
+    rows = await IntakeRepository(session, clinic_id).kept_by_ids(intake_ids)
+    return {row.id: _readable(row) for row in rows}
+
+
+async def shown(session: AsyncSession, clinic_id: uuid.UUID, intake_id: uuid.UUID) -> StoredIntake | Unreadable:
+    """One intake for a page (as `stored`), marked if the code cannot read it."""
+    return _readable(await _kept_row(session, clinic_id, intake_id))
 
 
 def _stored(row: Intake) -> StoredIntake:

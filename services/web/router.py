@@ -8,11 +8,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.accounts.service import UI_SESSION_SECONDS, LoginThrottled
 from services.core.auth import Session, client_address
 from services.core.db import utcnow
 from services.core.errors import NotFound, ServiceError
+from services.core.pagination import InvalidCursor
+from services.core.principal import Principal
 from services.core.schemas import PageQuery
 from services.referrals import service as referrals
 from services.referrals.schemas import TRANSITIONS, QueueQuery, Status
@@ -133,9 +136,19 @@ async def logout(request: Request, session: Session, csrf: Annotated[str, Form()
     return response
 
 
-def _queue_query(status: list[Status], urgency: list[str], assignee: str, cursor: str | None) -> QueueQuery:
-    return QueueQuery.model_validate({"status": status, "urgency": urgency, "assignee": assignee or None,
-                                      "cursor": cursor})  # fmt: skip
+async def _queue_or_none(
+    session: AsyncSession, user: Principal, status: list[Status], urgency: list[str], assignee: str, cursor: str | None
+) -> views.Queue | None:
+    """The queue page's contents; None when the filters or the cursor are not ones we gave out."""
+    try:
+        query = QueueQuery.model_validate({"status": status, "urgency": urgency, "assignee": assignee or None,
+                                           "cursor": cursor})  # fmt: skip
+    except ValidationError:
+        return None
+    try:
+        return await views.queue(session, user, query, utcnow())
+    except InvalidCursor:
+        return None
 
 
 @router.get("/ui", response_class=HTMLResponse)
@@ -150,9 +163,10 @@ async def queue(
     user = await current_user(request, session)
     if user is None:
         return redirect("/ui/login")
-    try:
-        found = await views.queue(session, user, _queue_query(status, urgency, assignee, cursor), utcnow())
-    except (ServiceError, ValueError):
+    # Only the filters and the cursor are the caller's to get wrong: an error in what is stored
+    # is the server's, and a redirect to /ui would send the page to itself.
+    found = await _queue_or_none(session, user, status, urgency, assignee, cursor)
+    if found is None:
         return redirect("/ui", msg="bad-filters")
     filters = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     return page(
@@ -178,9 +192,8 @@ async def queue_live(
     user = await current_user(request, session)
     if user is None:
         return redirect("/ui/login")
-    try:
-        found = await views.queue(session, user, _queue_query(status, urgency, assignee, cursor), utcnow())
-    except (ServiceError, ValueError):
+    found = await _queue_or_none(session, user, status, urgency, assignee, cursor)
+    if found is None:
         return Response(status_code=400)
     filters = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
     context = {"queue": found, "urgencies": URGENCIES,

@@ -19,10 +19,14 @@ from services.web import service, summary
 ALERT_URGENCIES = ("emergency", "urgent")  # announced when they arrive
 
 
+# The urgency, pathway and triage reasons are the referral's own and still shown with this.
+UNREADABLE = "The answers could not be read (the error is logged for your administrator)."
+
+
 @dataclass(frozen=True)
 class Row:
     r: ReferralOut
-    name: str  # "" once the patient's data is erased
+    name: str  # the patient's, or "Erased" or "Unreadable": the link to the referral
     age: int | None
     line: str
     due: str  # "due in 3 h 20 min", "overdue by 2 h", or when it was due
@@ -55,14 +59,16 @@ def due_words(r: ReferralOut, now: datetime) -> str:
 
 async def queue(session: AsyncSession, user: Principal, query: QueueQuery, now: datetime) -> Queue:
     page = await referrals.queue(session, user, query)
-    kept = await intake.kept_by_ids(session, user.clinic_id, [r.intake_id for r in page.items])
-    by_id = {c.intake.id: c.intake for c in kept}
+    by_id = await intake.shown_by_ids(session, user.clinic_id, [r.intake_id for r in page.items])
     rows = []
     for r in page.items:
         answers = by_id.get(r.intake_id)
         triage = r.triage if isinstance(r.triage, TriageResult) else None
         if answers is None:  # erased: nothing left to show
-            rows.append(Row(r, "", None, "Patient data erased.", due_words(r, now)))
+            rows.append(Row(r, "Erased", None, "Patient data erased.", due_words(r, now)))
+            continue
+        if isinstance(answers, intake.Unreadable):
+            rows.append(Row(r, "Unreadable", None, UNREADABLE, due_words(r, now)))
             continue
         name = f"{answers.patient.given_name} {answers.patient.family_name}"
         rows.append(Row(r, name, summary.age(answers), summary.one_line(answers, triage), due_words(r, now)))
@@ -131,7 +137,9 @@ def _as_option(value: Any) -> str:
 
 async def referral_picture(session: AsyncSession, clinic_id: uuid.UUID, r: ReferralOut) -> dict[str, Any]:
     """The referral page's clinical part: summary sentences, questions not asked, the answers."""
-    answers = await intake.stored(session, clinic_id, r.intake_id)
+    answers = await intake.shown(session, clinic_id, r.intake_id)
+    if isinstance(answers, intake.Unreadable):
+        return {"intake": None, "unreadable": UNREADABLE, "age": None, "summary": [], "not_asked": [], "sections": []}
     return {
         "intake": answers,
         "age": summary.age(answers),
