@@ -28,12 +28,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Names that mean this machine or a cloud's internal services whatever they resolve to.
 _LOCAL_NAMES = ("localhost", "ip6-localhost", "ip6-loopback", "metadata", "metadata.google.internal")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+# Cloud metadata services that sit on otherwise ordinary-looking addresses.
+_METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")}
 
 # Answers that mean "later" (timeouts, rate limits, a server or gateway briefly down): such a call
 # is tried again; any other refusal will not change by itself.
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Cloud metadata services that sit on otherwise ordinary-looking addresses.
-_METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")}
 
 
 class UnsafeDestination(Unprocessable):
