@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,25 @@ def references(value: Any) -> list[str]:
     if isinstance(value, list):
         return [r for v in value for r in references(v)]
     return []
+
+
+@dataclass(frozen=True)
+class SeededClinic:
+    clinic: ClinicCreated
+    physio_email: str
+    physio_password: str
+
+
+async def seed_clinic(url: str, origins: list[str] | None = None) -> SeededClinic:
+    """A clinic and a physio committed to the (scratch) database at `url`, for a live server."""
+    database = Database(url, pooled=False)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            clinic = await make_clinic(session, origins=origins)
+            physio, password = await make_user(session, clinic.slug)
+        return SeededClinic(clinic, physio.email, password)
+    finally:
+        await database.dispose()
 
 
 @asynccontextmanager

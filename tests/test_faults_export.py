@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,9 +23,8 @@ import httpx
 import pytest
 
 from services.core import migrations
-from services.core.db import Database
 from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
-from tests.factories import intake_body, make_clinic, make_user
+from tests.factories import SeededClinic, intake_body, seed_clinic
 from tests.live import free_port, serve, wait_ready
 
 BACKSTRIDE = str(Path(sys.executable).with_name("backstride"))
@@ -81,24 +79,6 @@ class Receiver:
         return state
 
 
-@dataclass
-class Clinic:
-    secret_key: str
-    physio_email: str
-    physio_password: str
-
-
-async def committed_clinic(url: str) -> Clinic:
-    database = Database(url, pooled=False)
-    try:
-        async with database.sessionmaker() as session, session.begin():
-            clinic = await make_clinic(session)
-            physio, password = await make_user(session, clinic.slug)
-        return Clinic(clinic.secret_key, physio.email, password)
-    finally:
-        await database.dispose()
-
-
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
     url, name = create_scratch_database(live_backend(), str(tmp_path))
@@ -121,9 +101,9 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 class Api:
     """The API as a clinic's systems and a physio use it."""
 
-    def __init__(self, base: str, clinic: Clinic) -> None:
+    def __init__(self, base: str, clinic: SeededClinic) -> None:
         self.http = httpx.Client(base_url=base, timeout=15)
-        self.key = {"Authorization": f"Bearer {clinic.secret_key}"}
+        self.key = {"Authorization": f"Bearer {clinic.clinic.secret_key}"}
         login = self.http.post(
             "/v1/auth/token", data={"username": clinic.physio_email, "password": clinic.physio_password}
         )
@@ -177,7 +157,7 @@ def outbox(api: Api) -> str:
 def test_receiver_down_for_a_while_everything_delivered_once(
     scratch_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
-    clinic = asyncio.run(committed_clinic(scratch_url))
+    clinic = asyncio.run(seed_clinic(scratch_url))
     env = {"DATABASE_URL": scratch_url, "SECRET_KEY": SECRET, "BACKSTRIDE_ENV": "test", **WORKER_SETTINGS}
     worker_log = tmp_path / "worker.log"
     with worker_log.open("wb") as log:

@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from services.core import migrations
-from services.core.db import Database
 from tests.conftest import create_scratch_database, drop_scratch_database, live_backend
-from tests.factories import intake_body, make_clinic, make_user
+from tests.factories import intake_body, seed_clinic
 from tests.live import backstride_serve
 
 ORIGIN = "https://clinic.example"
@@ -32,14 +31,8 @@ class Seed:
 
 
 async def seed(url: str) -> Seed:
-    database = Database(url, pooled=False)
-    try:
-        async with database.sessionmaker() as session, session.begin():
-            clinic = await make_clinic(session, origins=[ORIGIN])
-            physio, password = await make_user(session, clinic.slug)
-        return Seed(url, clinic.publishable_key, physio.email, password)
-    finally:
-        await database.dispose()
+    seeded = await seed_clinic(url, origins=[ORIGIN])
+    return Seed(url, seeded.clinic.publishable_key, seeded.physio_email, seeded.physio_password)
 
 
 @pytest.fixture(scope="module")
