@@ -20,7 +20,7 @@ from services.export.fhir.identity import DIGEST_SYSTEM
 from services.intake import service as intake
 from services.intake.schemas import IntakeIn
 from services.referrals import service as referrals
-from tests.export.test_worker import settle
+from tests.export.test_worker import settle, unsent
 from tests.factories import (
     VIGNETTES,
     VIGNETTES_V2,
@@ -144,7 +144,10 @@ async def test_every_vignette_lands_once_through_lost_answers_and_status_changes
         path = ("in_review", "declined", "closed") if n % 2 else ("in_review", "accepted", "scheduled", "closed")
         moved[m.referral_id] = path[: 1 + n % len(path)]
         await move(database, principal, m.referral_id, *moved[m.referral_id])
-    await settle(database, fast_settings, clinic, within=240)
+    sent = len(made) + sum(len(steps) for steps in moved.values())  # one export per status change
+    assert await settle(database, fast_settings, clinic, within=240) == {"delivered": sent}, await unsent(
+        database, clinic
+    )
     medplum.control(fail_after_every=0)
     server = Server(medplum)
     assert server.dangling() == []

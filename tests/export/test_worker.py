@@ -47,7 +47,18 @@ async def settle(database: Database, settings: Settings, clinic: ClinicCreated, 
         if not counts.get("pending"):
             return counts
         await asyncio.sleep(0.05)
-    raise AssertionError(f"exports still pending: {await statuses(database, clinic)}")
+    raise AssertionError(f"exports still pending: {await statuses(database, clinic)}; {await unsent(database, clinic)}")
+
+
+async def unsent(database: Database, clinic: ClinicCreated) -> dict[tuple[str, str | None], int]:
+    """The clinic's items not delivered, counted by status and last error: what a failure says."""
+    async with database.sessionmaker() as session:
+        rows = await session.execute(
+            select(col(ExportItem.status), col(ExportItem.last_error), func.count())
+            .where(col(ExportItem.clinic_id) == clinic.clinic_id, col(ExportItem.status) != "delivered")
+            .group_by(col(ExportItem.status), col(ExportItem.last_error))
+        )
+        return {(status, error): count for status, error, count in rows.all()}
 
 
 async def test_hundred_referrals_delivered_exactly_once_through_a_flaky_receiver(
