@@ -3,7 +3,8 @@
 It accepts transaction Bundles at its base URL, honours `ifNoneExist` and conditional
 PUT on identifiers (so re-sent Bundles create nothing new), and records what it got.
 `POST /_control` tells it to misbehave: fail every Nth request before or after doing
-the work, answer 429 or 400, go down, or stall.
+the work, answer 429 or 400, go down, or stall; with `one_at_a_time` it works one transaction
+at a time, as Medplum's in-memory server does, and the others wait their turn.
 
 It is also a SMART Backend Services token endpoint (`POST /token`): given a JWKS and a client
 id through `/_control`, it checks client assertions as an EHR's authorisation server does
@@ -17,6 +18,7 @@ back at start, so a receiver killed and started again still knows what it was se
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -37,8 +39,8 @@ state: dict[str, Any] = {}
 state_file: Path | None = None
 
 
-CONTROL = {"mode": "ok", "fail_every": 0, "fail_after_every": 0, "delay": 0.0, "retry_after": "1",
-           "jwks": {"keys": []}, "client_id": "", "token_lifetime": 300, "require_token": False,
+CONTROL = {"mode": "ok", "fail_every": 0, "fail_after_every": 0, "delay": 0.0, "one_at_a_time": False,
+           "retry_after": "1", "jwks": {"keys": []}, "client_id": "", "token_lifetime": 300, "require_token": False,
            "token_mode": "ok"}  # fmt: skip
 
 
@@ -53,7 +55,10 @@ def reset() -> None:
         requests=0,
         control=dict(CONTROL),
         in_flight=Counter(),
-        max_in_flight=0,
+        max_in_flight=0,  # of one delivery
+        held=0,  # transactions in the server at once, whoever sent them
+        max_held=0,
+        turn=asyncio.Lock(),  # for one_at_a_time
         delivered=Counter(),  # X-Backstride-Delivery -> successful receipts
         auth=[],
         tokens={},  # access token -> when it expires (time.time())
@@ -165,18 +170,24 @@ async def transaction(request: Request) -> JSONResponse:
     started = state["generation"]
     state["in_flight"][delivery] += 1
     state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"][delivery])
+    state["held"] += 1
+    state["max_held"] = max(state["max_held"], state["held"])
     try:
-        if control["delay"]:
-            await asyncio.sleep(control["delay"])
-        bundle = await request.json()
-        if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
-            return outcome(400, "expected a transaction Bundle")
-        result = apply(bundle)
+        async with state["turn"] if control["one_at_a_time"] else contextlib.nullcontext():
+            if control["delay"]:
+                await asyncio.sleep(control["delay"])
+            if state["generation"] != started:  # reset while it waited: not this test's to store
+                return outcome(503, "reset")
+            bundle = await request.json()
+            if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "transaction":
+                return outcome(400, "expected a transaction Bundle")
+            result = apply(bundle)
     finally:
         # A request from before a reset (an earlier test's, still sleeping) must not count down
         # this test's requests: the count would go below zero and a wait for "in flight" pass early.
         if state["generation"] == started:
             state["in_flight"][delivery] -= 1
+            state["held"] -= 1
     if control["fail_after_every"] and n % control["fail_after_every"] == 0:
         save()
         return outcome(500, "done, but the answer is lost")  # the work is done; the sender cannot know
@@ -271,6 +282,7 @@ async def get_state() -> dict[str, Any]:
         "resources": counts,
         "requests": state["requests"],
         "max_in_flight": state["max_in_flight"],
+        "max_held": state["max_held"],
         "in_flight": sum(state["in_flight"].values()),
         "delivered": dict(state["delivered"]),
         "auth": state["auth"][-1:],

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     export_retry_max_seconds: float = Field(default=600, gt=0)
     export_http_timeout_seconds: float = Field(default=10, gt=0)
     export_batch_size: int = Field(default=32, ge=1, le=500)
+    # Transactions one worker has in flight at one receiving server; the rest of a batch waits.
+    export_receiver_concurrency: int = Field(default=8, ge=1, le=500)
     export_poll_seconds: float = Field(default=1, gt=0)
     # Notifier (services/notifications/worker.py): polling, lease, retries, the overdue scan.
     notify_poll_seconds: float = Field(default=1, gt=0)

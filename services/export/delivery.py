@@ -2,11 +2,13 @@
 the server takes (fhir/transaction.py), each with the integration's credentials, and what the
 server's answers mean for the export item."""
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -33,12 +35,23 @@ class Answer:
 
 @dataclass
 class Sender:
-    """Sends for one worker: its HTTP session, token cache and outbound guard."""
+    """Sends for one worker: its HTTP session, token cache and outbound guard, and its turns at
+    each receiving server."""
 
     http: aiohttp.ClientSession
     tokens: Tokens
     guarded: bool
     allowed: tuple[outbound.Network, ...]
+    per_server: int = 8
+    _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
+
+    def turn(self, base_url: str) -> asyncio.Semaphore:
+        """The transactions this worker may have in flight at one server (scheme, host and port:
+        clinics on one EHR share them). A server that works one transaction at a time queues
+        the rest, and a whole batch queued there outlasts the HTTP timeout; each request that
+        timed out is sent again while the server still works on it, and none gets through."""
+        where = urlsplit(base_url)
+        return self._turns.setdefault(f"{where.scheme}://{where.netloc}".lower(), asyncio.Semaphore(self.per_server))
 
     async def send(self, integration: FhirIntegration, delivery: str, bundle: dict[str, Any], limit: int) -> Answer:
         """POST the Bundle in parts of at most `limit` entries; the first answer that is not a

@@ -13,7 +13,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -32,6 +32,9 @@ from services.export.repository import OutboxRepository
 from services.export.smart import TokenRefused, Tokens, TokenUnavailable
 
 log = logging.getLogger("backstride.worker")
+# An item's turn in a batch: the receiver took it; it was attempted and not taken (recorded on
+# the item); or it was given back unsent (the worker stopping, or no turn at the server in time).
+Outcome = Literal["delivered", "failed", "returned"]
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
@@ -70,7 +73,7 @@ class Worker:
         connector = aiohttp.TCPConnector(resolver=outbound.GuardedResolver(self.allowed)) if self.guarded else None
         # HTTP(S)_PROXY and NO_PROXY are honoured per request (outbound.proxy_for).
         async with aiohttp.ClientSession(timeout=timeout, json_serialize=_json, connector=connector) as http:
-            sender = Sender(http, self.tokens, self.guarded, self.allowed)
+            sender = Sender(http, self.tokens, self.guarded, self.allowed, self.settings.export_receiver_concurrency)
             while not self.stopping.is_set():
                 try:
                     jobs = await self._claim()
@@ -86,8 +89,9 @@ class Worker:
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
                 outcomes = await asyncio.gather(*(self._deliver_safely(sender, job) for job in jobs))
-                await self._record_delivered([job.item.id for job, ok in zip(jobs, outcomes, strict=True) if ok])
-                attempted += len(jobs)
+                done = list(zip(jobs, outcomes, strict=True))
+                await self._record_delivered([job.item.id for job, outcome in done if outcome == "delivered"])
+                attempted += sum(outcome != "returned" for outcome in outcomes)
         return attempted
 
     async def _sleep(self, seconds: float) -> None:
@@ -121,28 +125,52 @@ class Worker:
         async with self.database.sessionmaker() as session:
             return await service.signing_key(session, clinic_id, algorithm)
 
-    async def _deliver_safely(self, sender: Sender, job: Job) -> bool:
-        """One item's delivery: True if the receiver took it (recorded with the batch); any other
-        outcome is recorded on the item here, never lost in the batch."""
+    async def _deliver_safely(self, sender: Sender, job: Job) -> Outcome:
+        """One item's delivery: "delivered" is recorded with the batch; any other outcome is
+        recorded on the item here, never lost in the batch."""
         item = job.item
-        if self.stopping.is_set():  # not started: hand it back untouched
-            async with self.database.sessionmaker() as session, session.begin():
-                await OutboxRepository(session).release(item.id, self.owner)
-            return False
+        turn = sender.turn(job.integration.base_url) if job.integration is not None else None
         try:
+            if not await self._wait_for(turn):  # stopping, or no turn at the server in time: nothing was
+                await self._release(item)  # sent, so the item goes back untouched
+                return "returned"
             try:
                 # Well inside the lease, so no other worker takes the item while this one still sends it.
                 async with asyncio.timeout(self.settings.export_lease_seconds / 2):
-                    return await self._deliver(sender, job)
+                    return "delivered" if await self._deliver(sender, job) else "failed"
             except TimeoutError:
                 await self._retry(item, "timed out delivering", None)
             except Exception as exc:
                 log.exception("export %s failed unexpectedly", item.id)
                 await self._retry(item, f"internal error: {type(exc).__name__}", None)
+            finally:
+                if turn is not None:
+                    turn.release()
         except Exception as exc:  # noqa: BLE001 - not even the outcome could be stored (database away)
             # The lease runs out and the item is tried again; nothing is lost.
             log.warning("export %s: outcome not recorded: %s", item.id, type(exc).__name__)
-        return False
+        return "failed"
+
+    async def _wait_for(self, turn: asyncio.Semaphore | None) -> bool:
+        """Take a turn at the receiving server (a quarter of the lease at most, so the delivery
+        still fits in it); False, holding nothing, if the worker is stopping or none came."""
+        if self.stopping.is_set():
+            return False
+        if turn is None:
+            return True
+        try:
+            async with asyncio.timeout(self.settings.export_lease_seconds / 4):
+                await turn.acquire()
+        except TimeoutError:
+            return False
+        if self.stopping.is_set():  # stop() came while it waited
+            turn.release()
+            return False
+        return True
+
+    async def _release(self, item: ExportItem) -> None:
+        async with self.database.sessionmaker() as session, session.begin():
+            await OutboxRepository(session).release(item.id, self.owner)
 
     async def _deliver(self, sender: Sender, job: Job) -> bool:
         """Send the item's Bundle; True if the receiver took it, else the outcome is recorded here."""

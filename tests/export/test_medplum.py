@@ -45,6 +45,14 @@ def medplum_process() -> Iterator[Medplum]:
 
 
 @pytest.fixture
+def fast_settings(fast_settings: Settings) -> Settings:
+    """Medplum's in-memory server works one transaction at a time, each slower as it fills (0.2 s
+    by the end here, several times that on a slow machine): four turns keep its queue well inside
+    the HTTP timeout, as an integrator would set EXPORT_RECEIVER_CONCURRENCY for such a server."""
+    return fast_settings.model_copy(update={"export_receiver_concurrency": 4})
+
+
+@pytest.fixture
 def medplum(medplum_process: Medplum) -> Medplum:
     medplum_process.reset()
     return medplum_process

@@ -81,6 +81,44 @@ async def test_hundred_referrals_delivered_exactly_once_through_a_flaky_receiver
     assert state["auth"] == ["Bearer rcv-token"]
 
 
+async def test_a_server_working_one_transaction_at_a_time_gets_no_more_than_it_can_answer(
+    database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
+) -> None:
+    """CI once saw 36 exports die against Medplum's in-memory server, which works one transaction
+    at a time: a batch sent all at once queued there past the HTTP timeout, each request that
+    timed out was sent again while the server still worked on it, and attempts kept timing out.
+    The worker keeps EXPORT_RECEIVER_CONCURRENCY transactions in flight per server."""
+    receiver.control(one_at_a_time=True, delay=0.25)  # 24 at once would wait up to 6 s there
+    settings = fast_settings.model_copy(
+        update={"export_http_timeout_seconds": 2.5, "export_receiver_concurrency": 4, "export_max_attempts": 3}
+    )
+    referral_ids = await submit_committed(database, exporting_clinic, 24)
+    assert await settle(database, settings, exporting_clinic) == {"delivered": 24}
+    state = receiver.state()
+    assert state["max_held"] == 4  # never more than four at the server, and four used
+    assert state["requests"] == 24  # each sent once: none timed out
+    assert set(state["service_requests"]) == set(referral_ids)
+
+
+async def test_waiting_for_a_turn_at_the_server_is_not_an_attempt(
+    database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
+) -> None:
+    """One turn, 0.6 s a transaction, and a turn waited for a quarter of the 4 s lease at most:
+    the third and fourth of a batch get none, go back untouched, and are sent in the next."""
+    receiver.control(one_at_a_time=True, delay=0.6)
+    settings = fast_settings.model_copy(update={"export_lease_seconds": 4, "export_receiver_concurrency": 1})
+    await submit_committed(database, exporting_clinic, 4)
+    assert await Worker(database, settings).run(drain=True) == 4  # the 2 given back are not attempts
+    async with database.sessionmaker() as session:
+        rows = await session.execute(
+            select(col(ExportItem.status), col(ExportItem.attempts), col(ExportItem.last_error)).where(
+                col(ExportItem.clinic_id) == exporting_clinic.clinic_id
+            )
+        )
+        assert sorted(rows.all()) == [("delivered", 1, None)] * 4
+    assert receiver.state()["requests"] == 4
+
+
 async def test_status_changes_reach_the_receiver_without_duplicates(
     database: Database, fast_settings: Settings, exporting_clinic: ClinicCreated, receiver: Receiver
 ) -> None:
