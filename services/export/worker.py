@@ -90,8 +90,8 @@ class Worker:
                     continue
                 outcomes = await asyncio.gather(*(self._deliver_safely(sender, job) for job in jobs))
                 done = list(zip(jobs, outcomes, strict=True))
-                await self._record_delivered([job.item.id for job, outcome in done if outcome == "delivered"])
-                attempted += sum(outcome != "returned" for outcome in outcomes)
+                await self._record_delivered([job.item.id for job, result in done if result == "delivered"])
+                attempted += sum(result != "returned" for result in outcomes)
         return attempted
 
     async def _sleep(self, seconds: float) -> None:
