@@ -56,8 +56,7 @@ def reset() -> None:
         control=dict(CONTROL),
         in_flight=Counter(),
         max_in_flight=0,  # of one delivery
-        held=0,  # transactions in the server at once, whoever sent them
-        max_held=0,
+        max_held=0,  # transactions in the server at once, whoever sent them
         turn=asyncio.Lock(),  # for one_at_a_time
         delivered=Counter(),  # X-Backstride-Delivery -> successful receipts
         auth=[],
@@ -170,8 +169,7 @@ async def transaction(request: Request) -> JSONResponse:
     started = state["generation"]
     state["in_flight"][delivery] += 1
     state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"][delivery])
-    state["held"] += 1
-    state["max_held"] = max(state["max_held"], state["held"])
+    state["max_held"] = max(state["max_held"], sum(state["in_flight"].values()))
     try:
         async with state["turn"] if control["one_at_a_time"] else contextlib.nullcontext():
             if control["delay"]:
@@ -187,7 +185,6 @@ async def transaction(request: Request) -> JSONResponse:
         # this test's requests: the count would go below zero and a wait for "in flight" pass early.
         if state["generation"] == started:
             state["in_flight"][delivery] -= 1
-            state["held"] -= 1
     if control["fail_after_every"] and n % control["fail_after_every"] == 0:
         save()
         return outcome(500, "done, but the answer is lost")  # the work is done; the sender cannot know

@@ -42,7 +42,7 @@ class Sender:
     tokens: Tokens
     guarded: bool
     allowed: tuple[outbound.Network, ...]
-    per_server: int = 8
+    per_server: int  # EXPORT_RECEIVER_CONCURRENCY
     _turns: dict[str, asyncio.Semaphore] = field(default_factory=dict, repr=False)
 
     def turn(self, base_url: str) -> asyncio.Semaphore:

@@ -50,7 +50,7 @@ async def probe(integration: FhirIntegration, settings: Settings, load_key: KeyL
             asyncio.timeout(2 * seconds),  # a token request and the metadata request at most
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds), connector=connector) as http,
         ):
-            sender = Sender(http, tokens, guarded, allowed)
+            sender = Sender(http, tokens, guarded, allowed, settings.export_receiver_concurrency)
             answer = await sender.request(integration, "GET", f"{integration.base_url}/metadata", {})
     except TimeoutError:
         return ConnectionTest(connected=False, message="timed out")

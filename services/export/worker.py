@@ -89,7 +89,7 @@ class Worker:
                     await self._sleep(self.settings.export_poll_seconds)
                     continue
                 outcomes = await asyncio.gather(*(self._deliver_safely(sender, job) for job in jobs))
-                done = list(zip(jobs, outcomes, strict=True))
+                done = zip(jobs, outcomes, strict=True)
                 await self._record_delivered([job.item.id for job, result in done if result == "delivered"])
                 attempted += sum(result != "returned" for result in outcomes)
         return attempted

@@ -67,7 +67,7 @@ async def test_a_delivery_goes_through_the_proxy_the_environment_names(
     address, asked = proxy
     environment.setenv("HTTP_PROXY", address)
     async with aiohttp.ClientSession() as http:
-        answer = await Sender(http, None, False, []).request(_integration(), "GET", f"{TARGET}/metadata", {})  # type: ignore[arg-type]
+        answer = await Sender(http, None, False, [], 1).request(_integration(), "GET", f"{TARGET}/metadata", {})  # type: ignore[arg-type]
     assert answer.status == 200
     assert asked == [f"{TARGET}/metadata"]
 
@@ -80,5 +80,5 @@ async def test_no_proxy_sends_the_delivery_directly(
     environment.setenv("NO_PROXY", "fhir.clinic.invalid")
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectorError):  # the name does not resolve
-            await Sender(http, None, False, []).request(_integration(), "GET", f"{TARGET}/metadata", {})  # type: ignore[arg-type]
+            await Sender(http, None, False, [], 1).request(_integration(), "GET", f"{TARGET}/metadata", {})  # type: ignore[arg-type]
     assert asked == []

@@ -217,7 +217,9 @@ class Scripted(Sender):
     """A Sender whose server answers from a script; what it was sent is kept."""
 
     def __init__(self, *answers: Answer) -> None:
-        super().__init__(http=cast(aiohttp.ClientSession, None), tokens=cast(Tokens, None), guarded=False, allowed=())
+        super().__init__(
+            http=cast(aiohttp.ClientSession, None), tokens=cast(Tokens, None), guarded=False, allowed=(), per_server=1
+        )
         self.answers = list(answers)
         self.sent: list[dict[str, Any]] = []
 
